@@ -1,0 +1,286 @@
+"""Pydantic models of every file pytest-canary reads or writes.
+
+Counts accept an integral float (``5.0``) but never a boolean or a string; rates are finite
+fractions in [0, 1]. Every model that describes a file we write forbids unknown keys, so a
+hand-edited or half-migrated file is noticed instead of silently half-read.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+SCHEMA_VERSION = 1
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DECISION_PATTERN = r"^(GO_[0-9]+|HOLD|BACKOUT)$"
+TRACE_PATTERN = r"^[0-9a-f]{32}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+KPI_REQUIRED_FIELDS = ("notices_sent", "error_rate", "hard_bounces", "dlq_depth", "retry_depth")
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number, not " + type(value).__name__)
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(f"must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number, not " + type(value).__name__)
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _not_reserved(value: str) -> str:
+    if value == "all":
+        raise ValueError("'all' is reserved (it selects every tenant)")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_integral), Field(ge=0)]
+Rate = Annotated[float, BeforeValidator(_finite), Field(ge=0.0, le=1.0)]
+Number = Annotated[float, BeforeValidator(_finite)]
+TenantId = Annotated[
+    str, StringConstraints(pattern=TENANT_PATTERN), AfterValidator(_not_reserved)
+]
+DecisionName = Annotated[str, StringConstraints(pattern=DECISION_PATTERN)]
+TraceId = Annotated[str, StringConstraints(pattern=TRACE_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+GateStatus = Literal["pass", "hold", "backout", "skipped", "error"]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+class Kpis(BaseModel):
+    """One tenant's KPIs of one run date: ``<root>/<tenant>/<YYYY-MM-DD>.json``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    notices_sent: Count
+    error_rate: Rate
+    hard_bounces: Count
+    dlq_depth: Count
+    retry_depth: Count
+    tenant: TenantId | None = None
+    date: date | None = None
+    errors: Count | None = None
+    soft_bounces: Count | None = None
+    generated_at: datetime | None = None
+
+
+class BlocklistEntry(BaseModel):
+    """One blocked address; the address itself (or its hash) is never read."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    reason: str
+    added_at: datetime | None = None
+
+
+class Blocklist(BaseModel):
+    """``<root>/<tenant>/ops/blocklist.json`` in its object form."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    entries: list[BlocklistEntry]
+
+
+class BlocklistSummary(_Closed):
+    """What a gate or a custom gate may know of the blocklist: counts, never addresses."""
+
+    entries: int
+    by_reason: dict[str, int]
+    hard_bounces_on_date: int
+
+
+# --- operate state --------------------------------------------------------------------------
+
+
+class Review(_Closed):
+    by: str
+    note: str
+    at: AwareDatetime
+
+
+class BaseState(_Closed):
+    """The part of the state a decision is judged against."""
+
+    quota: int
+    kill_switch: bool
+    review: Review | None = None
+
+
+class HistoryEntry(_Closed):
+    serial: int
+    at: AwareDatetime
+    event: Literal["ROLLOUT", "REVIEW"]
+    decision: DecisionName | None = None
+    decision_id: Sha256 | None = None
+    kpi_date: date | None = None
+    trace_id: TraceId | None = None
+    base: BaseState
+    from_quota: int
+    to_quota: int
+    kill_switch: bool
+    reasons: list[str] = Field(default_factory=list)
+
+
+class OperateState(_Closed):
+    """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant: TenantId
+    quota: int = Field(ge=0, le=100)
+    kill_switch: bool = False
+    serial: int = Field(default=0, ge=0)
+    last_decision_id: Sha256 | None = None
+    updated_at: AwareDatetime | None = None
+    review: Review | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @property
+    def base(self) -> BaseState:
+        return BaseState(quota=self.quota, kill_switch=self.kill_switch, review=self.review)
+
+
+# --- decision ---------------------------------------------------------------------------------
+
+
+class GateResult(_Closed):
+    """One gate's verdict: what a pytest item reports and what the decision records."""
+
+    name: str
+    label: str
+    kind: Literal["threshold", "custom", "inputs", "kill_switch"] = "threshold"
+    metric: str
+    value: float | None
+    op: Literal["<=", ">=", "=="]
+    threshold: float | None
+    backout_threshold: float | None = None
+    status: GateStatus
+    message: str
+    source: str
+    shadow: bool = False
+
+
+class Threshold(_Closed):
+    value: float
+    source: str
+    backout: float | None = None
+    backout_source: str | None = None
+
+
+class DecisionBase(_Closed):
+    quota: int
+    kill_switch: bool
+    serial: int
+    review: Review | None = None
+
+
+class Target(_Closed):
+    quota: int
+    kill_switch: bool
+
+
+class InputRecord(_Closed):
+    name: Literal["kpis", "blocklist", "state", "gates"]
+    path: str
+    sha256: Sha256 | None
+    valid: bool
+    present: bool = True
+    error: str | None = None
+
+
+class Decision(_Closed):
+    """``<root>/<tenant>/canary/<date>_decision.json``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant: TenantId
+    date: date
+    decision: DecisionName
+    decision_id: Sha256
+    trace_id: TraceId
+    created_at: AwareDatetime
+    steps: list[int]
+    base: DecisionBase
+    target: Target
+    kill_switch_recommended: bool
+    reasons: list[str]
+    gates: list[GateResult]
+    thresholds: dict[str, Threshold]
+    inputs: list[InputRecord]
+
+    @property
+    def is_go(self) -> bool:
+        return self.decision.startswith("GO_")
+
+
+# --- rollout ----------------------------------------------------------------------------------
+
+
+class QuotaState(_Closed):
+    quota: int
+    kill_switch: bool
+    serial: int
+    review: Review | None = None
+
+
+class RolloutLog(_Closed):
+    """``<root>/<tenant>/canary/<date>_rollout_log.json``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant: TenantId
+    date: date
+    decision: DecisionName
+    decision_id: Sha256
+    trace_id: TraceId
+    at: AwareDatetime
+    outcome: Literal["applied", "unchanged", "refused"]
+    changed: bool
+    before: QuotaState | None
+    after: QuotaState | None
+    reasons: list[str]
+
+
+class AuditLine(BaseModel):
+    """One line of ``<root>/<tenant>/canary/audit.jsonl``; ``prev`` chains it to the line before."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    seq: int = Field(ge=1)
+    at: AwareDatetime
+    event: Literal["DECISION", "ROLLOUT", "REVIEW", "PRUNE"]
+    tenant: TenantId
+    prev: Sha256 | None
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "kpis": Kpis,
+    "blocklist": Blocklist,
+    "operate_state": OperateState,
+    "decision": Decision,
+    "rollout_log": RolloutLog,
+    "audit_line": AuditLine,
+}
