@@ -1,0 +1,95 @@
+"""Strict JSON in, canonical JSON out.
+
+Python's ``json`` quietly accepts ``NaN``, ``Infinity`` and duplicate keys (the last one wins).
+For files that decide a rollout each of these is a way to slip a wrong value past validation,
+so they are refused here, once, for every file we read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+class InvalidInput(ValueError):
+    """A file (or part of one) a user or an upstream job got wrong; ``str()`` is one line."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """Parse ``data`` (UTF-8, no byte-order mark) or raise :class:`InvalidInput` naming ``where``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{where}: not UTF-8 (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise InvalidInput(f"{where}: starts with a byte-order mark; save it as plain UTF-8")
+    if not text.strip():
+        raise InvalidInput(f"{where}: empty file, expected a JSON object")
+    try:
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"{where}: nested too deeply") from None
+
+
+def read_bytes(path: Path, where: str | None = None, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Read a regular file of at most ``limit`` bytes, or raise :class:`InvalidInput`."""
+    label = where or str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise InvalidInput(f"{label}: is a folder, expected a file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{label}: cannot be read ({exc.strerror})") from None
+    if len(data) > limit:
+        raise InvalidInput(f"{label}: larger than {limit // (1024 * 1024)} MiB")
+    return data
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace: the form that is hashed into ids and audit chains."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def model_bytes(model: BaseModel) -> bytes:
+    """The file form of a model: indented, sorted keys, newline at the end."""
+    payload = model.model_dump(mode="json")
+    return (json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def validation_message(where: str, error: ValidationError) -> str:
+    """One line naming the file, the first bad field and what would be valid."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = error.error_count() - 1
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return f"{where}: field {field}: {first['msg']}{suffix}"
