@@ -8,7 +8,7 @@ hand-edited or half-migrated file is noticed instead of silently half-read.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -84,10 +84,10 @@ class Kpis(BaseModel):
     dlq_depth: Count
     retry_depth: Count
     tenant: TenantId | None = None
-    date: date | None = None
+    date: dt.date | None = None
     errors: Count | None = None
     soft_bounces: Count | None = None
-    generated_at: datetime | None = None
+    generated_at: dt.datetime | None = None
 
 
 class BlocklistEntry(BaseModel):
@@ -96,7 +96,7 @@ class BlocklistEntry(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     reason: str
-    added_at: datetime | None = None
+    added_at: dt.datetime | None = None
 
 
 class Blocklist(BaseModel):
@@ -138,7 +138,7 @@ class HistoryEntry(_Closed):
     event: Literal["ROLLOUT", "REVIEW"]
     decision: DecisionName | None = None
     decision_id: Sha256 | None = None
-    kpi_date: date | None = None
+    kpi_date: dt.date | None = None
     trace_id: TraceId | None = None
     base: BaseState
     from_quota: int
@@ -218,7 +218,7 @@ class Decision(_Closed):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     tenant: TenantId
-    date: date
+    date: dt.date
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
@@ -252,7 +252,7 @@ class RolloutLog(_Closed):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     tenant: TenantId
-    date: date
+    date: dt.date
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
