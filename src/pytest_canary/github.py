@@ -147,11 +147,12 @@ def annotation_lines(
     """
     rollouts = rollouts or {}
     ranked = sorted(
-        (*_annotation(d, rollouts.get(d.tenant)), d.tenant)
+        (rank, d.tenant, command)
         for d in decisions
         if not d.is_go or getattr(rollouts.get(d.tenant), "outcome", None) == "refused"
+        for rank, command in [_annotation(d, rollouts.get(d.tenant))]
     )
-    lines = [command for _, command, _ in ranked]
+    lines = [command for _, _, command in ranked]
     if len(lines) <= MAX_ANNOTATIONS:
         return lines
     hidden = len(lines) - (MAX_ANNOTATIONS - 1)
