@@ -261,7 +261,7 @@ def test_failure_line_hold_says_value_threshold_and_source() -> None:
     )
     assert report.failure_line(g) == (
         "HOLD: error_rate 0.031 > 0.02 (Fehlerquote; threshold from env "
-        "CANARY_THRESHOLD_ERROR_RATE) — error rate above the threshold"
+        "CANARY_THRESHOLD_ERROR_RATE)"
     )
 
 
@@ -292,12 +292,47 @@ def test_failure_line_min_volume_and_error_start_with_hold() -> None:
         message="too few notices",
     )
     broken = gate(
-        value=None, status="error", message="KPI acme/2024-05-02.json:\nerror_rate missing"
+        value=None,
+        status="error",
+        message="error_rate: cannot compute: acme/2024-05-02.json:\nerror_rate missing",
     )
     assert report.failure_line(low).startswith("HOLD: min_volume 2 < 3 (Mindestvolumen;")
     line = report.failure_line(broken)
     assert line.startswith("HOLD: error_rate has no value (Fehlerquote; threshold <= 0.02;")
-    assert line.endswith("— KPI acme/2024-05-02.json: error_rate missing")
+    assert line.endswith(") — cannot compute: acme/2024-05-02.json: error_rate missing")
+
+
+def test_failure_line_of_kill_switch_and_custom_gate_says_why() -> None:
+    switch = gate(
+        "kill_switch",
+        label="Kill-Switch",
+        kind="kill_switch",
+        value=1.0,
+        op="==",
+        threshold=0.0,
+        backout_threshold=None,
+        status="hold",
+        message="kill switch on and no review recorded since: run `canary review`",
+        source="acme/operate/operate_state.json",
+    )
+    custom = gate(
+        "test_no_spike",
+        label="test_no_spike",
+        kind="custom",
+        value=None,
+        threshold=None,
+        backout_threshold=None,
+        status="backout",
+        message="test_no_spike: AssertionError: spike\nassert 9 < 5",
+        source="gates/test_spike.py",
+    )
+    assert report.failure_line(switch) == (
+        "HOLD: kill_switch (Kill-Switch; from acme/operate/operate_state.json) — kill switch on "
+        "and no review recorded since: run `canary review`"
+    )
+    assert report.failure_line(custom) == (
+        "BACKOUT: test_no_spike (from gates/test_spike.py) — AssertionError: spike assert 9 < 5"
+    )
 
 
 def test_failure_line_marks_shadow_gate() -> None:

@@ -317,9 +317,11 @@ def terminal_lines(
 def failure_line(gate: GateResult) -> str:
     """The one line a failed gate item shows (and JUnit records).
 
-    ``HOLD: error_rate 0.031 > 0.02 (Fehlerquote; threshold from env CANARY_THRESHOLD_ERROR_RATE)
-    — <message>``: ``BACKOUT:`` for a backout, ``HOLD:`` for a hold or an error (both hold the
-    rollout); a backout compares the value with its backout threshold. A shadow gate says that it
+    ``HOLD: error_rate 0.031 > 0.02 (Fehlerquote; threshold from env CANARY_THRESHOLD_ERROR_RATE)``:
+    ``BACKOUT:`` for a backout, ``HOLD:`` for a hold or an error (both hold the rollout); a backout
+    compares the value with its backout threshold. The gate's message follows after `` — `` when it
+    adds something: always for an error, a custom gate, ``inputs`` and ``kill_switch``; not for a
+    judged threshold gate, whose message only restates the comparison. A shadow gate says that it
     was not counted.
     """
     prefix = {"backout": "BACKOUT", "hold": "HOLD", "error": "HOLD"}.get(
@@ -329,25 +331,28 @@ def failure_line(gate: GateResult) -> str:
     by_backout = gate.status == "backout" and gate.backout_threshold is not None
     if by_backout:
         limit, op = gate.backout_threshold, "<="
+    compared = gate.kind == "threshold" and gate.value is not None and limit is not None
     head = f"{prefix}: {gate.name}"
     details: list[str] = []
     if gate.label and gate.label != gate.name:
         details.append(gate.label)
-    if gate.value is not None and limit is not None:
+    if compared:
+        assert gate.value is not None and limit is not None
         shown = _VIOLATED[op] if gate.status in ("hold", "backout") else op
         head += f" {_number(gate.value)} {shown} {_number(limit)}"
         if by_backout and gate.threshold is not None:
             details.append(f"backout threshold; hold above {_number(gate.threshold)}")
-    elif gate.value is not None:
-        head += f" {_number(gate.value)}"
-    else:
-        head += " has no value" if gate.status == "error" else ""
+    elif gate.kind == "threshold":
+        head += " has no value" if gate.value is None else f" {_number(gate.value)}"
         if limit is not None:
             details.append(f"threshold {op} {_number(limit)}")
     if gate.source:
-        details.append(("threshold from " if limit is not None else "from ") + _line(gate.source))
+        where = "threshold from " if gate.kind == "threshold" else "from "
+        details.append(where + _line(gate.source))
     if gate.shadow:
         details.append("shadow gate, not counted in the decision")
     line = head + (f" ({'; '.join(details)})" if details else "")
-    message = _cap(_line(gate.message), _MESSAGE_CAP)
-    return line + (f" — {message}" if message else "")
+    if compared:
+        return line
+    message = _line(gate.message).removeprefix(f"{gate.name}: ")
+    return line + (f" — {_cap(message, _MESSAGE_CAP)}" if message else "")
