@@ -45,9 +45,7 @@ def parse_json(data: bytes, where: str) -> Any:
     if not text.strip():
         raise InvalidInput(f"{where}: empty file, expected a JSON object")
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
-        )
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
     except ValueError as exc:

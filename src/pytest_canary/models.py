@@ -57,9 +57,7 @@ def _not_reserved(value: str) -> str:
 Count = Annotated[int, BeforeValidator(_integral), Field(ge=0)]
 Rate = Annotated[float, BeforeValidator(_finite), Field(ge=0.0, le=1.0)]
 Number = Annotated[float, BeforeValidator(_finite)]
-TenantId = Annotated[
-    str, StringConstraints(pattern=TENANT_PATTERN), AfterValidator(_not_reserved)
-]
+TenantId = Annotated[str, StringConstraints(pattern=TENANT_PATTERN), AfterValidator(_not_reserved)]
 DecisionName = Annotated[str, StringConstraints(pattern=DECISION_PATTERN)]
 TraceId = Annotated[str, StringConstraints(pattern=TRACE_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]

@@ -1,0 +1,466 @@
+"""One canary run inside pytest: gates become items, reports become decisions.
+
+Registered by :mod:`pytest_canary.plugin` only when ``--canary-tenant`` is given. Under xdist every
+worker collects and runs items; only the controller decides, writes and rolls out, from the
+reports it receives and the list of gates each worker expected to run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_canary import engine, github, report, store
+from pytest_canary.engine import Case
+from pytest_canary.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.gates import GateConfig, gate_files
+from pytest_canary.inputs import kpis_from_object, read_blocklist, read_kpis, read_state
+from pytest_canary.items import GateItem, build_items
+from pytest_canary.jsonfile import canonical_json, sha256_hex
+from pytest_canary.models import Decision, GateResult, GateStatus, RolloutLog
+from pytest_canary.settings import BERLIN, now_berlin, parse_date, resolve_root, trace_id
+
+MAX_DECISION_AGE = dt.timedelta(hours=26)
+LOCK_TIMEOUT = 30.0
+_STATUS_KEY = "canary_status"
+_MESSAGE_KEY = "canary_message"
+_VALID_SEVERITIES = ("hold", "backout")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A gate item a worker collected: which tenant and gate it judges, and how it counts."""
+
+    tenant: str
+    gate: str
+    kind: str
+    shadow: bool = False
+
+    def as_list(self) -> list[Any]:
+        return [self.tenant, self.gate, self.kind, self.shadow]
+
+
+@dataclass
+class Ledger:
+    """What should have reported, and what did: the controller's view of the run."""
+
+    expected: dict[str, Expected] = field(default_factory=dict)
+    statuses: dict[str, tuple[GateStatus, str]] = field(default_factory=dict)
+
+    def record(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        status = props.get(_STATUS_KEY)
+        if report.when == "teardown" and report.failed:
+            status = "error"
+        if status is None and report.failed:
+            status = "error"
+        if status is not None:
+            self.statuses[report.nodeid] = (status, str(props.get(_MESSAGE_KEY, "")))
+
+    def custom_results(self, tenant: str) -> tuple[list[GateResult], list[str]]:
+        """The tenant's custom gate verdicts, and the names of every gate that did not report."""
+        results, missing = [], []
+        for nodeid, exp in self.expected.items():
+            if exp.tenant != tenant:
+                continue
+            reported = self.statuses.get(nodeid)
+            if reported is None:
+                missing.append(exp.gate)
+            elif exp.kind == "custom":
+                results.append(_custom_result(exp, nodeid, *reported))
+        return results, missing
+
+
+def _custom_result(exp: Expected, nodeid: str, status: GateStatus, message: str) -> GateResult:
+    return GateResult(
+        name=exp.gate,
+        label=exp.gate,
+        kind="custom",
+        metric="custom",
+        value=None,
+        op="==",
+        threshold=None,
+        status=status,
+        message=message or f"{exp.gate}: {status}",
+        source=nodeid,
+        shadow=exp.shadow,
+    )
+
+
+class CanaryRun:
+    """The active plugin of one canary run."""
+
+    PLUGIN_NAME = "canary-run"
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        *,
+        root: Path,
+        tenants: list[str],
+        date: dt.date,
+        trace: str,
+        gates: GateConfig,
+        gates_id: str,
+        gates_path: Path,
+    ) -> None:
+        self.config = config
+        self.root = root
+        self.tenants = tenants
+        self.date = date
+        self.trace_id = trace
+        self.gates = gates
+        self.gates_id = gates_id
+        self.gates_path = gates_path
+        self.started = now_berlin()
+        self.rollout = bool(config.getoption("canary_rollout"))
+        self.dry_run = bool(config.getoption("canary_dry_run"))
+        self.is_worker = hasattr(config, "workerinput")
+        self.ledger = Ledger()
+        self.decisions: list[Decision] = []
+        self.rollouts: dict[str, RolloutLog] = {}
+        self.problems: list[str] = []
+        self._paths = {tenant: store.TenantPaths.open(root, tenant) for tenant in tenants}
+        self._cases: dict[str, Case] = {}
+        self._results: dict[str, dict[str, GateResult]] = {}
+
+    @classmethod
+    def start(cls, config: pytest.Config) -> CanaryRun:
+        environ = os.environ
+        cwd = config.invocation_params.dir
+        rootdir = config.rootpath
+        worker: dict[str, Any] = getattr(config, "workerinput", {})
+        root = resolve_root(
+            config.getoption("canary_root"), environ, config.getini("canary_root"), cwd, rootdir
+        )
+        date = parse_date(worker.get("canary_date") or config.getoption("canary_date"))
+        trace = worker.get("canary_trace_id") or trace_id(environ)
+        tenants = _select_tenants(config.getoption("canary_tenant"), root)
+        gates_option = config.getoption("canary_gates")
+        if gates_option:
+            gates_path = cwd / gates_option
+            if not gates_path.exists():
+                raise CanaryUsageError(f"--canary-gates {gates_option}: no such file or folder")
+        else:
+            gates_path = rootdir / "gates"
+        files = gate_files(gates_path) if gates_path.exists() else []
+        display = {path: _relative(path, rootdir) for path in files}
+        gate_config = GateConfig.load(files, display)
+        if len(files) == 1:
+            gates_id, node_path = display[files[0]], files[0]
+        elif files:
+            gates_id, node_path = _relative(gates_path, rootdir), gates_path
+        else:
+            gates_id, node_path = "pytest_canary/mahnwesen.toml", rootdir
+        if config.args_source != pytest.Config.ArgsSource.ARGS:
+            # A tenant and no paths: collect the gates only, not the project's other tests.
+            config.args = [str(gates_path if gates_path.is_dir() else _builtin_dir())]
+        return cls(
+            config,
+            root=root,
+            tenants=tenants,
+            date=date,
+            trace=trace,
+            gates=gate_config,
+            gates_id=gates_id,
+            gates_path=node_path,
+        )
+
+    # --- per-tenant evaluation, once per process --------------------------------------------
+
+    def case(self, tenant: str) -> Case:
+        cached = self._cases.get(tenant)
+        if cached is not None:
+            return cached
+        paths = self._paths[tenant]
+        gates = self.gates.for_tenant(tenant, os.environ)
+        hooked = self.config.hook.pytest_canary_load_kpis(
+            tenant=tenant, date=self.date, config=self.config
+        )
+        if hooked is not None:
+            where = f"pytest_canary_load_kpis({tenant}, {self.date})"
+            raw_sha = sha256_hex(canonical_json(hooked)) if _jsonable(hooked) else None
+            kpis = kpis_from_object(hooked, where, tenant, self.date, raw_sha)
+        else:
+            kpis = read_kpis(paths.kpi(self.date), tenant, self.date)
+        case = Case(
+            tenant=tenant,
+            date=self.date,
+            kpis=kpis,
+            blocklist=read_blocklist(paths.blocklist, self.date),
+            state=read_state(paths.state, tenant, gates.steps),
+            gates=gates,
+            trace_id=self.trace_id,
+            created_at=self.started,
+        )
+        self._cases[tenant] = case
+        return case
+
+    def result(self, tenant: str, gate: str) -> GateResult:
+        results = self._results.get(tenant)
+        if results is None:
+            results = {r.name: r for r in engine.evaluate_gates(self.case(tenant))}
+            self._results[tenant] = results
+        return results[gate]
+
+    def _gate_names(self, tenant: str) -> list[str]:
+        specs = self.gates.for_tenant(tenant, os.environ).gates
+        return ["inputs", "kill_switch", *(spec.name for spec in specs)]
+
+    # --- hooks, in lifecycle order --------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give every xdist worker the controller's date and trace id: one run, one date."""
+        node.workerinput["canary_date"] = self.date.isoformat()
+        node.workerinput["canary_trace_id"] = self.trace_id
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Run each ``canary_gate`` function once per selected tenant."""
+        marker = metafunc.definition.get_closest_marker("canary_gate")
+        if marker is None:
+            return
+        severity = marker.kwargs.get("severity", "hold")
+        if severity not in _VALID_SEVERITIES:
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: canary_gate severity={severity!r};"
+                " use 'hold' or 'backout'"
+            )
+        if "canary_tenant" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("canary_tenant")
+        metafunc.parametrize("canary_tenant", self.tenants, ids=self.tenants, indirect=True)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, items: list[pytest.Item]
+    ) -> Generator[None]:
+        """Add the built-in gate items, and remember every gate before any deselection."""
+        builtins = build_items(
+            session, self.gates_id, self.gates_path, self.tenants, self._gate_names, self.result
+        )
+        items[:0] = builtins
+        # Announce the injected items like any collected ones, so "collected N items" counts them.
+        session.ihook.pytest_collectreport(
+            report=pytest.CollectReport(self.gates_id, "passed", None, list(builtins))
+        )
+        for item in items:
+            expected = _expected(item)
+            if expected is not None:
+                self.ledger.expected[item.nodeid] = expected
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Turn a custom gate's outcome into a verdict: assertion = its severity, else error."""
+        report = yield
+        marker = item.get_closest_marker("canary_gate")
+        if marker is None or isinstance(item, GateItem):
+            return report
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            status = _custom_status(report, call, marker.kwargs.get("severity", "hold"))
+            line = ""
+            if report.failed:
+                word = "BACKOUT" if status == "backout" else "HOLD"
+                first = str(call.excinfo.value).strip().splitlines() if call.excinfo else []
+                tenant = getattr(item, "callspec", None)
+                who = tenant.params.get("canary_tenant", "?") if tenant is not None else "?"
+                line = (
+                    f"{word}: {item.originalname if hasattr(item, 'originalname') else item.name}"
+                )
+                line += f" [{who}] ({status}): {first[0] if first else 'failed'}"
+                if marker.kwargs.get("shadow", False):
+                    report.outcome = "skipped"
+                    report.wasxfail = f"SHADOW (not counted) {line}"  # type: ignore[attr-defined]
+                else:
+                    report.longrepr = f"{line}\n\n{report.longrepr}"
+            report.user_properties.append((_STATUS_KEY, status))
+            report.user_properties.append((_MESSAGE_KEY, line))
+        return report
+
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
+        """A custom gate cannot judge invalid KPIs: fail it in the call phase, as an error."""
+        if pyfuncitem.get_closest_marker("canary_gate") is None:
+            return
+        tenant = pyfuncitem.callspec.params.get("canary_tenant")
+        kpis = self.case(str(tenant)).kpis
+        if kpis.model is None:
+            raise RuntimeError(f"KPI input invalid, gate cannot judge: {kpis.problems()[0]}")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect each gate's verdict, from this process or from an xdist worker."""
+        if not self.is_worker:
+            self.ledger.record(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Learn from a finished worker which gates it expected to run."""
+        expected = getattr(node, "workeroutput", {}).get("canary_expected", {})
+        for nodeid, values in expected.items():
+            self.ledger.expected.setdefault(nodeid, Expected(*values))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Decide every tenant once, on the controller; write, roll out, set the exit status."""
+        if self.is_worker:
+            workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+            workeroutput["canary_expected"] = {
+                nodeid: exp.as_list() for nodeid, exp in self.ledger.expected.items()
+            }
+            return
+        if exitstatus not in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            return  # interrupted, internal or usage error: no decision from a broken run
+        for tenant in self.tenants:
+            self._finish_tenant(tenant)
+        github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
+        all_go = all(d.is_go for d in self.decisions) and not self.problems
+        others_failed = exitstatus == pytest.ExitCode.TESTS_FAILED and self._other_failures(session)
+        session.exitstatus = (
+            pytest.ExitCode.OK if all_go and not others_failed else pytest.ExitCode.TESTS_FAILED
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """List each tenant's decision, quota before → after and reasons."""
+        if self.is_worker or not self.decisions:
+            return
+        terminalreporter.section("canary")
+        for line in report.terminal_lines(self.decisions, self.rollouts):
+            terminalreporter.write_line(line)
+        for line in self.problems:
+            terminalreporter.write_line(line, red=True)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _finish_tenant(self, tenant: str) -> None:
+        case = self.case(tenant)
+        custom, missing = self.ledger.custom_results(tenant)
+        missing.extend(self._disagreements(tenant))
+        decision = engine.decide(case, custom, missing)
+        self.decisions.append(decision)
+        paths = self._paths[tenant]
+        if not self.dry_run:
+            try:
+                store.record_decision(paths, decision, report.decision_markdown(decision))
+            except (OSError, RolloutRefused, CanaryUsageError) as exc:
+                self.problems.append(f"{tenant}: decision not written: {exc}")
+                return
+        self.config.hook.pytest_canary_decision(decision=decision, config=self.config)
+        if self.rollout and not self.dry_run:
+            from pytest_canary.rollout import apply_decision
+
+            try:
+                log = apply_decision(
+                    paths,
+                    decision,
+                    steps=list(case.gates.steps),
+                    now=now_berlin(),
+                    max_age=MAX_DECISION_AGE,
+                    lock_timeout=LOCK_TIMEOUT,
+                )
+            except (RolloutRefused, CanaryUsageError, OSError) as exc:
+                self.problems.append(f"{tenant}: rollout refused: {exc}")
+                return
+            self.rollouts[tenant] = log
+            self.config.hook.pytest_canary_rollout(result=log, config=self.config)
+
+    def _disagreements(self, tenant: str) -> list[str]:
+        """Built-in gates whose reported verdict differs from the controller's (an input changed)."""
+        names = []
+        for nodeid, exp in self.ledger.expected.items():
+            if exp.tenant != tenant or exp.kind == "custom" or nodeid not in self.ledger.statuses:
+                continue
+            if self.ledger.statuses[nodeid][0] != self.result(tenant, exp.gate).status:
+                names.append(exp.gate)
+        return names
+
+    def _other_failures(self, session: pytest.Session) -> bool:
+        canary = set(self.ledger.expected)
+        return any(
+            nodeid not in canary and status == "error"
+            for nodeid, (status, _) in self.ledger.statuses.items()
+        ) or session.testsfailed > sum(
+            1
+            for nodeid, (status, _) in self.ledger.statuses.items()
+            if nodeid in canary and status != "pass"
+        )
+
+
+def _print_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _relative(path: Path, rootdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _builtin_dir() -> Path:
+    return Path(__file__).parent / "data"
+
+
+def _select_tenants(given: list[str], root: Path) -> list[str]:
+    if "all" in given:
+        tenants = store.list_tenants(root)
+        if not tenants:
+            raise CanaryUsageError(f"--canary-tenant all: no tenant folders under {root}")
+        return tenants
+    return list(dict.fromkeys(store.validate_tenant_id(t) for t in given))
+
+
+def _expected(item: pytest.Item) -> Expected | None:
+    if isinstance(item, GateItem):
+        shadow = item._lookup(item.tenant, item.name).shadow
+        kind = "threshold" if item.name not in ("inputs", "kill_switch") else item.name
+        return Expected(item.tenant, item.name, kind, shadow)
+    marker = item.get_closest_marker("canary_gate")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None:
+        return None
+    name = getattr(item, "originalname", item.name)
+    return Expected(
+        str(callspec.params["canary_tenant"]),
+        name,
+        "custom",
+        bool(marker.kwargs.get("shadow", False)),
+    )
+
+
+def _custom_status(
+    report: pytest.TestReport, call: pytest.CallInfo[None], severity: str
+) -> GateStatus:
+    if report.passed:
+        return "pass"
+    if report.skipped:
+        return "skipped"
+    if (
+        report.when == "call"
+        and call.excinfo is not None
+        and call.excinfo.errisinstance(AssertionError)
+    ):
+        return "backout" if severity == "backout" else "hold"
+    return "error"
+
+
+_ = BERLIN
