@@ -74,7 +74,7 @@ def build_items(
 ) -> list[GateItem]:
     """Items for every tenant's built-in gates, under one node named after the gate set."""
     root = GateSetNode.from_parent(session, name=gates_id, path=gates_path, nodeid=gates_id)
-    items = []
+    items: list[GateItem] = []
     for tenant in tenants:
         node = TenantNode.from_parent(root, name=tenant)
         items.extend(

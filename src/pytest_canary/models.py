@@ -7,8 +7,8 @@ hand-edited or half-migrated file is noticed instead of silently half-read.
 
 from __future__ import annotations
 
-import math
 import datetime as dt
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -148,7 +148,7 @@ class HistoryEntry(_Closed):
 class OperateState(_Closed):
     """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tenant: TenantId
     quota: int = Field(ge=0, le=100)
     kill_switch: bool = False
@@ -214,7 +214,7 @@ class InputRecord(_Closed):
 class Decision(_Closed):
     """``<root>/<tenant>/canary/<date>_decision.json``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tenant: TenantId
     date: dt.date
     decision: DecisionName
@@ -248,7 +248,7 @@ class QuotaState(_Closed):
 class RolloutLog(_Closed):
     """``<root>/<tenant>/canary/<date>_rollout_log.json``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tenant: TenantId
     date: dt.date
     decision: DecisionName

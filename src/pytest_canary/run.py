@@ -13,7 +13,7 @@ import sys
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -56,7 +56,7 @@ class Ledger:
 
     def record(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
-        status = props.get(_STATUS_KEY)
+        status = cast("GateStatus | None", props.get(_STATUS_KEY))
         if report.when == "teardown" and report.failed:
             status = "error"
         if status is None and report.failed:
@@ -279,7 +279,7 @@ class CanaryRun:
                 line += f" [{who}] ({status}): {first[0] if first else 'failed'}"
                 if marker.kwargs.get("shadow", False):
                     report.outcome = "skipped"
-                    report.wasxfail = f"SHADOW (not counted) {line}"  # type: ignore[attr-defined]
+                    report.wasxfail = f"SHADOW (not counted) {line}"
                 else:
                     report.longrepr = f"{line}\n\n{report.longrepr}"
             report.user_properties.append((_STATUS_KEY, status))

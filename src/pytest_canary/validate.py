@@ -1,0 +1,134 @@
+"""``canary validate`` and ``canary schema``: every file we read or write, checked by its name.
+
+Files are recognised by name, as they are laid out under the root (SPEC §3); anything else is
+skipped, so the command can serve as a pre-commit hook over whatever files a commit touches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from pytest_canary import jsonfile
+from pytest_canary.errors import CanaryUsageError
+from pytest_canary.gates import GateConfig
+from pytest_canary.inputs import kpis_from_object, summarise_blocklist
+from pytest_canary.models import SCHEMA_MODELS, Decision, OperateState, RolloutLog
+
+_KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+_MODEL_FILES: dict[str, type[BaseModel]] = {
+    "operate_state.json": OperateState,
+}
+_SUFFIX_MODELS: dict[str, type[BaseModel]] = {
+    "_decision.json": Decision,
+    "_rollout_log.json": RolloutLog,
+}
+
+
+def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
+    def check(path: Path, where: str) -> str | None:
+        raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            return jsonfile.validation_message(where, exc)
+        return None
+
+    return check
+
+
+def _check_kpis(path: Path, where: str) -> str | None:
+    match = _KPI.match(path.name)
+    assert match is not None
+    import datetime as dt
+
+    date = dt.date.fromisoformat(match.group(1))
+    data = jsonfile.read_bytes(path, where)
+    reading = kpis_from_object(
+        jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
+    )
+    problems = reading.problems()
+    return problems[0] if problems else None
+
+
+def _check_blocklist(path: Path, where: str) -> str | None:
+    import datetime as dt
+
+    raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
+    summarise_blocklist(raw, where, dt.date.today())
+    return None
+
+
+def _check_gates(path: Path, where: str) -> str | None:
+    try:
+        GateConfig.load([path], {path: where})
+    except CanaryUsageError as exc:
+        return str(exc)
+    return None
+
+
+def checker_for(path: Path) -> Callable[[Path, str], str | None] | None:
+    """How to check a file, judged by its name; ``None`` for files that are not ours."""
+    name = path.name
+    if name in _MODEL_FILES:
+        return _check_model(_MODEL_FILES[name])
+    for suffix, model in _SUFFIX_MODELS.items():
+        if name.endswith(suffix):
+            return _check_model(model)
+    if _KPI.match(name):
+        return _check_kpis
+    if name == "blocklist.json":
+        return _check_blocklist
+    if name.endswith(".toml") and path.parent.name == "gates":
+        return _check_gates
+    return None
+
+
+def _expand(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and checker_for(p))
+        else:
+            yield path
+
+
+def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
+    """One line per invalid file, and how many files were checked."""
+    problems: list[str] = []
+    checked = 0
+    for path in _expand(paths):
+        check = checker_for(path)
+        if check is None:
+            continue
+        checked += 1
+        where = str(path)
+        try:
+            problem = check(path, where)
+        except jsonfile.InvalidInput as exc:
+            problem = str(exc)
+        if problem is not None:
+            problems.append(problem)
+    return problems, checked
+
+
+def schemas() -> dict[str, str]:
+    """File name → JSON Schema text of every model at a file boundary."""
+    return {
+        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
+        + "\n"
+        for name, model in SCHEMA_MODELS.items()
+    }
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in schemas().items():
+        target = folder / name
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written

@@ -1,0 +1,16 @@
+"""Playbook shim: ``python tools/operate/canary_rollout.py --tenant <id>`` = ``canary rollout``.
+
+Runs from a checkout without installing: the repo's ``src`` goes first on the import path.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from pytest_canary.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["rollout", *sys.argv[1:]]))
