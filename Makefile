@@ -2,6 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PY_PATHS := src tests tools demo $(wildcard benchmarks)
 
 .PHONY: demo test lint fmt clean
 
@@ -17,18 +18,18 @@ demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests tools benchmarks demo
-	$(BIN)/ruff format --check src tests tools benchmarks demo
+	$(BIN)/ruff check $(PY_PATHS)
+	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tools benchmarks demo
+	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/mypy src
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests tools benchmarks demo
-	$(BIN)/ruff check --fix src tests tools benchmarks demo
+	$(BIN)/ruff format $(PY_PATHS)
+	$(BIN)/ruff check --fix $(PY_PATHS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
