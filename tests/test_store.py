@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from _rollout_fixtures import NOW, decision, make_root, open_tenant, snapshot, write_state
 from pytest_canary import jsonfile
@@ -447,3 +450,64 @@ def test_record_decision_refuses_another_tenants_decision(tmp_path: Path) -> Non
     with pytest.raises(CanaryUsageError, match="'other'"):
         record_decision(paths, decision("HOLD", tenant="other"), "")
     assert not paths.canary_dir.exists()
+
+
+# --- property tests: outside input never crashes the readers ---------------------------------
+
+_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@_SETTINGS
+@given(data=st.binary(max_size=200) | _JSON.map(lambda v: json.dumps(v).encode()))
+def test_any_state_file_reads_or_is_refused_in_one_line(data: bytes, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    if not root.exists():
+        make_root(tmp_path)
+    paths = TenantPaths.open(root, "acme")
+    paths.operate_dir.mkdir(exist_ok=True)
+    paths.state.write_bytes(data)
+    try:
+        state = read_state(paths)
+    except jsonfile.InvalidInput as exc:
+        assert "\n" not in str(exc) and str(paths.state) in str(exc)
+    else:
+        assert state is not None and state.tenant == "acme"
+
+
+@_SETTINGS
+@given(
+    data=st.data(),
+    how=st.sampled_from(["replace", "delete", "swap"]),
+)
+def test_verify_names_the_first_tampered_line(
+    data: st.DataObject, how: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    if root.exists():
+        shutil.rmtree(root)
+    audit = _three_lines(tmp_path)
+    paths = TenantPaths.open(root, "acme")
+    append_audit(paths, "DECISION", {"decision": "GO_25"}, NOW)
+    lines = audit.read_bytes().split(b"\n")[:-1]
+    edited = list(lines)
+    index = data.draw(st.integers(0, len(lines) - 2), label="line before the last")
+    if how == "replace":
+        new = data.draw(st.binary(min_size=1, max_size=60).filter(lambda b: b"\n" not in b))
+        assume(new != lines[index])
+        edited[index] = new
+    elif how == "delete":
+        del edited[index]
+    else:
+        other = data.draw(st.integers(index + 1, len(lines) - 1), label="swapped with")
+        edited[index], edited[other] = edited[other], edited[index]
+    audit.write_bytes(b"\n".join(edited) + b"\n")
+    verdict = verify_audit(audit)
+    assert not verdict.ok
+    assert verdict.first_bad_line == index + 1
