@@ -119,9 +119,11 @@ class TenantPaths:
         base = root.resolve()
         folder = base / tenant
         if not folder.is_dir():
+            known = list_tenants(base)
+            shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
             raise CanaryUsageError(
                 f"unknown tenant {tenant!r}: no folder {folder}"
-                f" (tenants under this root: {', '.join(list_tenants(base)) or 'none'})"
+                f" (tenants under this root: {shown or 'none'})"
             )
         paths = cls(root=base, tenant=tenant, dir=folder)
         # The folders and the state file are checked now; every writer checks again before writing.
