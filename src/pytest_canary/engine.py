@@ -382,7 +382,8 @@ def decide(
         step = _next_step(steps, base.quota)
         verdict, target = f"GO_{step}", Target(quota=step, kill_switch=False)
     reasons = _reasons(case, base, counted)
-    if verdict == "HOLD" and not judged and not reasons:
+    only_no_evidence = not statuses & {"hold", "error"} and case.inputs_valid
+    if verdict == "HOLD" and not judged and (only_no_evidence or not reasons):
         reasons.append("no gate was judged: a rollout never goes up on no evidence")
     return Decision(
         tenant=case.tenant,
