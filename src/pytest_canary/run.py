@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_canary import engine, github, report, store
+from pytest_canary import engine, github, report, store, trend
 from pytest_canary.engine import Case
 from pytest_canary.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.gates import GateConfig, gate_files
@@ -352,7 +352,9 @@ class CanaryRun:
         paths = self._paths[tenant]
         if not self.dry_run:
             try:
-                store.record_decision(paths, decision, report.decision_markdown(decision))
+                chart = trend.decision_trend(decision, paths.dir)
+                markdown = report.decision_markdown(decision, trend=chart)
+                store.record_decision(paths, decision, markdown)
             except (OSError, RolloutRefused, CanaryUsageError) as exc:
                 self.problems.append(f"{tenant}: decision not written: {exc}")
                 return
