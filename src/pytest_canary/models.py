@@ -18,6 +18,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
 )
 
@@ -125,13 +127,13 @@ class Review(_Closed):
 class BaseState(_Closed):
     """The part of the state a decision is judged against."""
 
-    quota: int
-    kill_switch: bool
+    quota: StrictInt
+    kill_switch: StrictBool
     review: Review | None = None
 
 
 class HistoryEntry(_Closed):
-    serial: int
+    serial: StrictInt
     at: AwareDatetime
     event: Literal["ROLLOUT", "REVIEW"]
     decision: DecisionName | None = None
@@ -139,9 +141,9 @@ class HistoryEntry(_Closed):
     kpi_date: dt.date | None = None
     trace_id: TraceId | None = None
     base: BaseState
-    from_quota: int
-    to_quota: int
-    kill_switch: bool
+    from_quota: StrictInt
+    to_quota: StrictInt
+    kill_switch: StrictBool
     reasons: list[str] = Field(default_factory=list)
 
 
@@ -150,9 +152,9 @@ class OperateState(_Closed):
 
     schema_version: Literal[1] = 1
     tenant: TenantId
-    quota: int = Field(ge=0, le=100)
-    kill_switch: bool = False
-    serial: int = Field(default=0, ge=0)
+    quota: StrictInt = Field(ge=0, le=100)
+    kill_switch: StrictBool = False
+    serial: StrictInt = Field(default=0, ge=0)
     last_decision_id: Sha256 | None = None
     updated_at: AwareDatetime | None = None
     review: Review | None = None
