@@ -242,7 +242,8 @@ def _finish(name: str, draft: _Draft) -> GateSpec:
         raise CanaryUsageError(f"{where} ({sources.get('max') or sources.get('min')}): no metric")
     metric = Metric.parse(values["metric"], f"{where} ({sources['metric']})")
     if ("max" in values) == ("min" in values):
-        raise CanaryUsageError(f"{where} ({sources['metric']}): give exactly one of max or min")
+        given_in = sources.get("max") or sources.get("min") or sources["metric"]
+        raise CanaryUsageError(f"{where} ({given_in}): give exactly one of max or min")
     bound = "max" if "max" in values else "min"
     threshold = _valid_threshold(values[bound], metric, f"{where} {bound} ({sources[bound]})")
     backout = values.get("backout")
