@@ -146,8 +146,9 @@ def kpis_from_object(
     if not errors:
         try:
             model = Kpis.model_validate(raw)
-        except ValidationError as exc:
-            errors["(file)"] = validation_message(where, exc)
+        except ValidationError as exc:  # an optional field (e.g. generated_at) is malformed
+            first = exc.errors()[0]
+            errors[".".join(str(part) for part in first["loc"]) or "(file)"] = str(first["msg"])
     return KpiReading(where, True, sha, values, errors, contents=raw, model=model)
 
 
