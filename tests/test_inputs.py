@@ -356,3 +356,13 @@ def test_an_invalid_state_is_one_line_naming_the_file(
     assert reading.error.startswith(reading.path)
     assert expected in reading.error
     assert "\n" not in reading.error
+
+
+@pytest.mark.parametrize("field", ["notices_sent", "error_rate", "dlq_depth", "custom_metric"])
+def test_an_integer_beyond_any_float_is_invalid_not_a_crash(tmp_path: Path, field: str) -> None:
+    path = _kpi_file(tmp_path, json.dumps(kpis(**{field: 10**400})).encode())
+
+    reading = read_kpis(path, "acme", DATE)
+
+    assert not reading.valid
+    assert "must be a finite number" in reading.field_errors[field]

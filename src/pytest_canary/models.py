@@ -32,6 +32,13 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 KPI_REQUIRED_FIELDS = ("notices_sent", "error_rate", "hard_bounces", "dlq_depth", "retry_depth")
 
 
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float: the engine could not compare it
+        raise ValueError(f"must be a finite number, got {len(str(value))} digits") from None
+
+
 def _integral(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a whole number, not " + type(value).__name__)
@@ -39,15 +46,17 @@ def _integral(value: Any) -> Any:
         if not math.isfinite(value) or not value.is_integer():
             raise ValueError(f"must be a whole number, got {value!r}")
         return int(value)
+    _as_float(value)
     return value
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a number, not " + type(value).__name__)
-    if not math.isfinite(value):
+    number = _as_float(value)
+    if not math.isfinite(number):
         raise ValueError(f"must be a finite number, got {value!r}")
-    return float(value)
+    return number
 
 
 def _not_reserved(value: str) -> str:
