@@ -175,8 +175,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
         for problem in result.problems:
             print(f"{paths.tenant}: {problem}", file=sys.stderr)
         problems += len(result.problems)
-    summary = f"canary prune: {len(tenants)} tenant(s), {files} file(s) {verb}"
-    summary += f", {lines_cut} audit line(s) {'would be ' if args.dry_run else ''}cut"
+    dry = args.dry_run
+    summary = f"canary prune{' (dry run)' if dry else ''}: {len(tenants)} tenant(s),"
+    summary += f" {files} file(s) {'to delete' if dry else 'deleted'},"
+    summary += f" {lines_cut} audit line(s) {'to cut' if dry else 'cut'}"
     days = keep.as_dict()
     summary += (
         f" (kept: KPI {days['kpi']} d, logs {days['log']} d, run logs {days['run_log']} d,"

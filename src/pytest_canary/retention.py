@@ -170,12 +170,12 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     cutoff = today - dt.timedelta(days=retention_days)
     offset, expired, all_expired = 0, 0, True
     cut, keep_from, first_kept = 0, 0, None
-    last_prune: dt.date | None = None
+    last_prune: str | None = None
     for index, raw in enumerate(lines):
         parsed = parse_line(raw)
         day = _line_date(parsed) if parsed is not None else None
         if parsed is not None and parsed["event"] == "PRUNE":
-            last_prune = day
+            last_prune = str(parsed.get("date", day))
             if all_expired and index > 0 and "torn_prev" not in parsed:
                 cut, keep_from, first_kept = index, offset, parsed["seq"]
         if day is not None and day < cutoff:
@@ -195,7 +195,7 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
         cut=cut,
         keep_from=keep_from,
         first_kept_seq=first_kept,
-        checkpoint_due=verdict.ok and last_prune != today,
+        checkpoint_due=verdict.ok and last_prune != today.isoformat(),
         problem=problem,
     )
 
