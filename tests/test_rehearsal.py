@@ -1,0 +1,411 @@
+"""A rehearsal of canary-daily.yml: its shell steps, taken from the YAML, against a bare git remote.
+
+Each job starts from a fresh shallow clone of the remote, as ``actions/checkout`` does; the
+artifacts travel through a folder, as upload and download (``merge-multiple``) do; ``gh`` is a
+stand-in that records what it was asked. The install steps are skipped (pytest-canary is installed
+in this interpreter's environment, whose ``bin`` comes first on ``PATH``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW = REPO / ".github" / "workflows" / "canary-daily.yml"
+SCRIPTS = REPO / ".github" / "scripts"
+ROOT = "artifacts/reports/mahnwesen"
+DATE = "2026-11-26"
+REHEARSED = {
+    "discover": {"discover"},
+    "gate": {"decide"},
+    "apply": {"apply", "incidents", "shards"},
+}
+SKIPPED = {"install"}
+KPIS: dict[str, dict[str, Any]] = {
+    # every gate passes: GO, quota 25 → 50
+    "acme": {"notices_sent": 1840, "error_rate": 0.004, "hard_bounces": 12, "dlq_depth": 2},
+    # error rate 3.1 % > 2 %: HOLD, no change
+    "beta": {"notices_sent": 930, "error_rate": 0.031, "hard_bounces": 20, "dlq_depth": 4},
+    # DLQ 37 > 2 × 10: BACKOUT, quota 50 → 10, kill switch on
+    "gamma": {"notices_sent": 410, "error_rate": 0.012, "hard_bounces": 9, "dlq_depth": 37},
+}
+QUOTAS = {"acme": 25, "beta": 25, "gamma": 50}
+FAKE_GH = """#!/usr/bin/env bash
+# Records each call; `issue list` answers with the number in $FAKE_GH_OPEN (an open incident).
+printf '%s\\n' "$*" >>"$FAKE_GH_LOG"
+if [ "$1 $2" = "issue list" ] && [ -n "${FAKE_GH_OPEN:-}" ]; then
+  echo "$FAKE_GH_OPEN"
+fi
+"""
+
+
+def _workflow() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    return data
+
+
+def _step(job: str, step_id: str) -> dict[str, Any]:
+    for step in _workflow()["jobs"][job]["steps"]:
+        if step.get("id") == step_id:
+            return dict(step)
+    raise AssertionError(f"canary-daily.yml: job {job} has no step with id {step_id}")
+
+
+def _state(checkout: Path, tenant: str) -> dict[str, Any]:
+    path = checkout / ROOT / tenant / "operate" / "operate_state.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass
+class Rehearsal:
+    """A bare remote holding a consumer repository, and the jobs of one workflow run."""
+
+    tmp: Path
+    env: dict[str, str]
+    runs: int = 0
+    gate_output: str = ""
+    gh_log: Path = field(init=False)
+    apply_checkout: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.remote = self.tmp / "remote.git"
+        self.gh_log = self.tmp / "gh.log"
+        self.gh_log.touch()
+        fake_bin = self.tmp / "fake-bin"
+        fake_bin.mkdir()
+        (fake_bin / "gh").write_text(FAKE_GH, encoding="utf-8")
+        (fake_bin / "gh").chmod(0o755)
+        self.env["PATH"] = os.pathsep.join(
+            [str(Path(sys.executable).parent), str(fake_bin), self.env.get("PATH", "")]
+        )
+        self.env["FAKE_GH_LOG"] = str(self.gh_log)
+
+    # --- git ----------------------------------------------------------------------------------
+
+    def git(self, cwd: Path, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, env=self.env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+        return done.stdout.strip()
+
+    def seed(self) -> None:
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "-b", "main", str(self.remote)],
+            env=self.env,
+            check=True,
+        )
+        work = self.tmp / "seed"
+        self.git(self.tmp, "clone", "--quiet", str(self.remote), str(work))
+        shutil.copytree(SCRIPTS, work / ".github" / "scripts")
+        for tenant, kpis in KPIS.items():
+            folder = work / ROOT / tenant
+            (folder / "operate").mkdir(parents=True)
+            full = {"tenant": tenant, "date": DATE, "retry_depth": 14, **kpis}
+            (folder / f"{DATE}.json").write_text(json.dumps(full), encoding="utf-8")
+            state = {
+                "schema_version": 1,
+                "tenant": tenant,
+                "quota": QUOTAS[tenant],
+                "kill_switch": False,
+                "serial": 0,
+                "last_decision_id": None,
+                "updated_at": None,
+                "review": None,
+                "history": [],
+            }
+            (folder / "operate" / "operate_state.json").write_text(
+                json.dumps(state, indent=2) + "\n", encoding="utf-8"
+            )
+        self.git(work, "add", "-A")
+        self.git(work, "commit", "--quiet", "-m", "seed")
+        self.git(work, "push", "--quiet", "origin", "HEAD:main")
+
+    def checkout(self, name: str) -> Path:
+        """A shallow clone of the branch head, as actions/checkout makes it."""
+        target = self.tmp / f"run{self.runs}" / name
+        target.parent.mkdir(exist_ok=True)
+        self.git(self.tmp, "clone", "--quiet", "--depth", "1", f"file://{self.remote}", str(target))
+        return target
+
+    def head(self) -> str:
+        return self.git(self.remote, "rev-parse", "main")
+
+    def commits(self) -> int:
+        return int(self.git(self.remote, "rev-list", "--count", "main"))
+
+    def push_change(self, path: str, text: str, message: str) -> None:
+        """Someone else pushes to the branch (a KPI job, a person)."""
+        other = self.checkout(f"other-{message.split()[0]}")
+        (other / path).parent.mkdir(parents=True, exist_ok=True)
+        (other / path).write_text(text, encoding="utf-8")
+        self.git(other, "add", path)
+        self.git(other, "commit", "--quiet", "-m", message)
+        self.git(other, "push", "--quiet", "origin", "HEAD:main")
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def step(
+        self, job: str, step_id: str, cwd: Path, given: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one ``run:`` step as the runner does: its env, ``bash -eo pipefail``, in ``cwd``.
+
+        Every value the workflow takes from an expression must be given; a new expression the
+        rehearsal does not know fails here instead of running with a blank.
+        """
+        step = _step(job, step_id)
+        env = dict(self.env)
+        env.update({k: str(v) for k, v in _workflow().get("env", {}).items()})
+        for key, value in step.get("env", {}).items():
+            if "${{" in str(value):
+                assert key in given, f"{job}.{step_id}: give a value for env {key} ({value})"
+            else:
+                env[key] = str(value)
+        env.update(given)
+        script = self.tmp / f"step-{job}-{step_id}.sh"
+        script.write_text(step["run"], encoding="utf-8")
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def decide(self, shard_size: str = "2") -> Path:
+        """discover, then every gate shard; returns the merged artifacts (the download)."""
+        self.runs += 1
+        work = self.checkout("discover")
+        output = self.tmp / f"run{self.runs}" / "discover.out"
+        found = self.step(
+            "discover",
+            "discover",
+            work,
+            {
+                "CANARY_TENANT": "",
+                "CANARY_DATE": DATE,
+                "CANARY_SHARD_SIZE": shard_size,
+                "GITHUB_OUTPUT": str(output),
+            },
+        )
+        assert found.returncode == 0, found.stdout + found.stderr
+        outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+        assert outputs["date"] == DATE
+        assert outputs["count"] == "3"
+        shards = json.loads(outputs["shards"])
+        downloaded = self.tmp / f"run{self.runs}" / "canary-in"
+        downloaded.mkdir()
+        for shard in shards:
+            gate = self.checkout(f"gate-{shard['id']}")
+            summary = self.tmp / f"run{self.runs}" / f"summary-{shard['id']}.md"
+            decided = self.step(
+                "gate",
+                "decide",
+                gate,
+                {
+                    "CANARY_TENANTS": shard["tenants"],
+                    "CANARY_DATE": outputs["date"],
+                    "CANARY_SHARD": shard["id"],
+                    "CANARY_DRY_RUN": "",
+                    "GITHUB_STEP_SUMMARY": str(summary),
+                },
+            )
+            assert decided.returncode == 0, decided.stdout + decided.stderr
+            assert (gate / "canary-out" / "junit" / f"shard-{shard['id']}.xml").is_file()
+            assert summary.read_text(encoding="utf-8").strip()
+            self.gate_output += decided.stdout
+            shutil.copytree(gate / "canary-out", downloaded, dirs_exist_ok=True)
+        return downloaded
+
+    def apply(
+        self, downloaded: Path, checkout: Path | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        work = checkout or self.checkout("apply")
+        self.apply_checkout = work
+        out = self.tmp / f"run{self.runs}" / "canary-applied"
+        done = self.step(
+            "apply",
+            "apply",
+            work,
+            {
+                "CANARY_DECISIONS": str(downloaded),
+                "CANARY_OUT": str(out),
+                "CANARY_BRANCH": "main",
+                "CANARY_PUSH_BACKOFF": "0",
+            },
+        )
+        return done, out
+
+    def incidents(self, work: Path, out: Path) -> subprocess.CompletedProcess[str]:
+        return self.step(
+            "apply", "incidents", work, {"CANARY_OUT": str(out), "GH_TOKEN": "not-a-token"}
+        )
+
+
+@pytest.fixture
+def rehearsal(tmp_path: Path) -> Rehearsal:
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Rehearsal\n\temail = rehearsal@example.invalid\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CANARY_", "GITHUB_", "PYTEST_", "GIT_", "GH_"))
+    }
+    env.update(
+        {
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://github.example",
+            "GITHUB_REPOSITORY": "acme/dunning",
+            "GITHUB_RUN_ID": "42",
+        }
+    )
+    rehearsal = Rehearsal(tmp_path, env)
+    rehearsal.seed()
+    return rehearsal
+
+
+# --- the workflow as written ------------------------------------------------------------------
+
+
+def test_every_shell_step_of_the_daily_workflow_is_rehearsed() -> None:
+    """A new ``run:`` step fails this test until the rehearsal runs it too."""
+    for name, job in _workflow()["jobs"].items():
+        for step in job["steps"]:
+            if "run" not in step:
+                continue
+            assert step.get("id") in REHEARSED[name] | SKIPPED, f"{name}: {step.get('name')}"
+
+
+# --- one run, and a repeated one --------------------------------------------------------------
+
+
+def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_nothing(
+    rehearsal: Rehearsal,
+) -> None:
+    before = rehearsal.commits()
+    downloaded = rehearsal.decide()
+    assert sorted(p.name for p in (downloaded / "decisions").iterdir()) == ["acme", "beta", "gamma"]
+    proposed = json.loads((downloaded / "proposed" / "acme" / "operate_state.json").read_text())
+    assert proposed["quota"] == 50
+    assert "::error title=canary gamma%3A BACKOUT::" in rehearsal.gate_output
+
+    applied, out = rehearsal.apply(downloaded)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert rehearsal.commits() == before + 1
+    changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
+    assert changed.splitlines() == [
+        f"{ROOT}/acme/operate/operate_state.json",
+        f"{ROOT}/gamma/operate/operate_state.json",
+    ]
+    author = rehearsal.git(rehearsal.remote, "log", "-1", "--format=%an", "main")
+    assert author == "github-actions[bot]"
+    now = rehearsal.checkout("after")
+    assert _state(now, "acme")["quota"] == 50
+    assert (_state(now, "gamma")["quota"], _state(now, "gamma")["kill_switch"]) == (10, True)
+    assert _state(now, "beta")["serial"] == 0
+    assert (out / "backout.txt").read_text().split() == ["gamma", DATE, "BACKOUT"]
+
+    opened = rehearsal.incidents(rehearsal.apply_checkout, out)
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    calls = rehearsal.gh_log.read_text().splitlines()
+    assert [c for c in calls if c.startswith("issue create")] == [
+        f"issue create --title canary: BACKOUT of gamma --label canary-incident "
+        f"--body-file {out}/incident-gamma.md"
+    ]
+    body = (out / "incident-gamma.md").read_text()
+    assert "canary review --tenant gamma" in body
+    assert "https://github.example/acme/dunning/actions/runs/42" in body
+    assert "dlq_depth" in body
+
+    # The same Berlin date again (a late or repeated run): same decisions, nothing to commit.
+    head = rehearsal.head()
+    again, out_again = rehearsal.apply(rehearsal.decide())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no state changed: nothing to commit" in again.stdout
+    assert rehearsal.head() == head
+    calls_before = len(rehearsal.gh_log.read_text().splitlines())
+    assert rehearsal.incidents(rehearsal.apply_checkout, out_again).returncode == 0
+    assert len(rehearsal.gh_log.read_text().splitlines()) == calls_before
+
+
+# --- the branch moved meanwhile ---------------------------------------------------------------
+
+
+def test_a_branch_that_moved_meanwhile_is_rebased_onto_and_pushed(rehearsal: Rehearsal) -> None:
+    downloaded = rehearsal.decide()
+    work = rehearsal.checkout("apply")
+    rehearsal.push_change(f"{ROOT}/beta/2026-11-27.json", "{}\n", "kpis of beta")
+    moved = rehearsal.head()
+
+    applied, _ = rehearsal.apply(downloaded, work)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "moved; fetching and rebasing" in applied.stdout
+    assert rehearsal.git(rehearsal.remote, "rev-parse", "main~1") == moved
+    changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
+    assert len(changed.splitlines()) == 2
+    now = rehearsal.checkout("after")
+    assert (now / ROOT / "beta" / "2026-11-27.json").is_file()
+    assert _state(now, "acme")["quota"] == 50
+
+
+def test_a_conflicting_change_on_the_branch_fails_loudly_and_pushes_nothing(
+    rehearsal: Rehearsal,
+) -> None:
+    downloaded = rehearsal.decide()
+    work = rehearsal.checkout("apply")
+    reviewed = rehearsal.checkout("review")
+    state = reviewed / ROOT / "gamma" / "operate" / "operate_state.json"
+    data = json.loads(state.read_text())
+    data["quota"] = 25
+    rehearsal.push_change(
+        f"{ROOT}/gamma/operate/operate_state.json", json.dumps(data, indent=2), "manual gamma"
+    )
+    moved = rehearsal.head()
+
+    applied, _ = rehearsal.apply(downloaded, work)
+
+    assert applied.returncode == 1
+    assert "::error title=canary push::the same state files changed" in applied.stdout
+    assert f"{ROOT}/gamma/operate/operate_state.json" in applied.stdout
+    assert rehearsal.head() == moved
+
+
+# --- incidents and failed shards --------------------------------------------------------------
+
+
+def test_a_backout_with_an_open_incident_comments_on_it(rehearsal: Rehearsal) -> None:
+    work = rehearsal.checkout("apply")
+    out = rehearsal.tmp / "applied"
+    out.mkdir()
+    (out / "backout.txt").write_text(f"gamma {DATE} BACKOUT\n")
+    rehearsal.env["FAKE_GH_OPEN"] = "7"
+
+    done = rehearsal.incidents(work, out)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = rehearsal.gh_log.read_text().splitlines()
+    assert f"issue comment 7 --body-file {out}/incident-gamma.md" in calls
+    assert not [c for c in calls if c.startswith("issue create")]
+
+
+@pytest.mark.parametrize(("result", "code"), [("success", 0), ("failure", 1), ("cancelled", 1)])
+def test_the_apply_job_fails_when_a_shard_did_not_decide(
+    rehearsal: Rehearsal, result: str, code: int
+) -> None:
+    done = rehearsal.step("apply", "shards", rehearsal.tmp, {"GATE_RESULT": result})
+    assert done.returncode == code
