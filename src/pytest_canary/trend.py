@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from pytest_canary.models import Decision
 TREND_DAYS = 14
 """Days in the chart, the decision's own date included."""
 
-_MAX_KPI_BYTES = 1 << 20
+_MAX_KPI_BYTES = 1 << 16  # a KPI file is a few hundred bytes; a bigger one is not charted
+_UNSAFE = re.compile(r"[^\w .%/+-]")
 
 
 def trend_chart(
@@ -56,7 +58,7 @@ def _number(value: float) -> str:
 
 
 def _chart(name: str, points: list[tuple[dt.date, float]], threshold: float) -> str:
-    label = "".join(ch for ch in name if ch.isprintable() and ch not in '"\\[]')
+    label = _UNSAFE.sub("", name)  # a name from a gate file must not end the quote or fence
     top = max(threshold, *(value for _, value in points)) * 1.1 or 1.0
     dates = ", ".join(f'"{day.strftime("%m-%d")}"' for day, _ in points)
     first, last = points[0][0].isoformat(), points[-1][0].isoformat()

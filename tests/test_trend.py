@@ -1,0 +1,122 @@
+"""The trend in the decision Markdown: 14 days of each gate against its threshold, as Mermaid."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from _plugin_fixtures import GOOD_KPIS, CanaryRoot, canary_script, run
+from pytest_canary.trend import trend_chart
+
+D = dt.date(2026, 11, 26)
+
+
+def _day(back: int) -> dt.date:
+    return D - dt.timedelta(days=back)
+
+
+def test_chart_shows_values_as_bars_and_the_threshold_as_a_line() -> None:
+    history = [(_day(0), {"error_rate": 0.031}), (_day(1), {"error_rate": 0.004})]
+
+    chart = trend_chart(history, {"error_rate": 0.02})
+
+    assert chart == "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            '    title "error_rate: bars = value, line = threshold 0.02 (2026-11-25 to 2026-11-26)"',
+            '    x-axis ["11-25", "11-26"]',
+            '    y-axis "error_rate" 0 --> 0.0341',
+            "    bar [0.004, 0.031]",
+            "    line [0.02, 0.02]",
+            "```",
+        ]
+    )
+
+
+def test_one_chart_per_thresholded_series_with_its_own_dates() -> None:
+    history = [
+        (_day(2), {"dlq_depth": 3.0, "error_rate": 0.01}),
+        (_day(1), {"dlq_depth": 12.0}),
+        (_day(0), {"dlq_depth": 4.0, "error_rate": 0.02}),
+    ]
+
+    chart = trend_chart(history, {"dlq_depth": 10.0, "error_rate": 0.02, "retry_depth": 50.0})
+
+    assert chart is not None
+    assert chart.count("xychart-beta") == 2  # retry_depth has no values: no chart
+    assert '    x-axis ["11-24", "11-25", "11-26"]\n    y-axis "dlq_depth" 0 --> 13.2' in chart
+    assert "    bar [3, 12, 4]\n    line [10, 10, 10]" in chart
+    assert '    x-axis ["11-24", "11-26"]' in chart  # error_rate had no value on 11-25
+
+
+def test_no_chart_without_a_trend() -> None:
+    assert trend_chart([], {"error_rate": 0.02}) is None
+    assert trend_chart([(D, {"error_rate": 0.01})], {"error_rate": 0.02}) is None
+    assert trend_chart([(D, {"a": 1.0}), (_day(1), {"a": 2.0})], {"b": 1.0}) is None
+    nan = [(D, {"a": float("nan")}), (_day(1), {"a": 2.0})]
+    assert trend_chart(nan, {"a": 1.0}) is None
+
+
+def test_a_label_cannot_break_out_of_the_chart() -> None:
+    history = [(D, {'x"]\n```': 1.0}), (_day(1), {'x"]\n```': 2.0})]
+
+    chart = trend_chart(history, {'x"]\n```': 1.0})
+
+    assert chart is not None and chart.count("`") == 6  # the fence's own, nothing more
+    assert '    title "x: bars' in chart and '    y-axis "x" 0' in chart
+
+
+# --- in the decision Markdown, through a real run ---------------------------------------------
+
+
+def _decide(root: CanaryRoot) -> str:
+    done = run(
+        [canary_script(), "decide", "--tenant", "acme", "--date", str(D), "--root", str(root.path)],
+        cwd=root.path.parent,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return (root.path / "acme" / "canary" / f"{D.isoformat()}_decision.md").read_text()
+
+
+def _chart(markdown: str, gate: str) -> str:
+    found = re.search(rf'```mermaid\n[^`]*title "{gate}:[^`]*```', markdown)
+    assert found, markdown
+    return found.group(0)
+
+
+def test_the_decision_markdown_shows_the_last_14_days(canary_root: CanaryRoot) -> None:
+    for back in range(1, 15):  # 14 earlier days; the oldest falls outside the window
+        canary_root.tenant("acme", date=_day(back).isoformat(), error_rate=back / 1000)
+    (canary_root.path / "acme" / f"{_day(5).isoformat()}.json").write_text("{not json")
+    canary_root.tenant("acme", date=D.isoformat(), error_rate=0.031)
+
+    markdown = _decide(canary_root)
+
+    assert "### Trend" in markdown
+    assert markdown.count("xychart-beta") == 5  # one per built-in threshold gate
+    chart = _chart(markdown, "error_rate")
+    bars = [0.013, 0.012, 0.011, 0.01, 0.009, 0.008, 0.007, 0.006, 0.004, 0.003, 0.002, 0.001]
+    assert f"bar [{', '.join(f'{b:g}' for b in bars)}, 0.031]" in chart  # 11-21 was corrupt
+    assert '"11-13"' in chart and '"11-12"' not in chart and '"11-21"' not in chart
+    assert "line [" + ", ".join(["0.02"] * 13) + "]" in chart
+    hard = _chart(markdown, "hard_bounce_rate")
+    assert "bar [" + ", ".join(["0.001"] * 13) + "]" in hard  # 1 / 1000, as the gate computes it
+
+
+def test_no_trend_without_earlier_kpi_files(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=D.isoformat())
+    canary_root.tenant("acme", date=_day(14).isoformat())  # outside the 14-day window
+
+    markdown = _decide(canary_root)
+
+    assert "### Trend" not in markdown and "mermaid" not in markdown
+
+
+def test_another_tenants_file_is_not_its_history(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=D.isoformat())
+    canary_root.tenant("acme", date=_day(1).isoformat(), kpis={**GOOD_KPIS, "tenant": "beta"})
+
+    markdown = _decide(canary_root)
+
+    assert "### Trend" not in markdown
