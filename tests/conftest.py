@@ -1,0 +1,39 @@
+"""Shared fixtures: a clean environment for every test, and ``canary_root`` to build a root.
+
+``canary_root`` writes real files the way an upstream job would (SPEC §3), so a test drives the
+plugin or the CLI against a root it can read back::
+
+    def test_something(canary_root):
+        canary_root.tenant("acme")                       # good KPIs for DATE, no state yet
+        canary_root.tenant("beta", error_rate=0.031, state={"quota": 25})
+        ...
+        assert canary_root.decision("acme")["decision"] == "GO_25"
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from _plugin_fixtures import CanaryRoot
+
+# Variables an outer environment (a CI job, a shell) could set that would change an inner run.
+_OUTER_GITHUB = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS")
+
+
+@pytest.fixture(autouse=True)
+def _clean_canary_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CANARY_* or GitHub variable of the outer environment leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("CANARY_") or name in _OUTER_GITHUB:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def canary_root(tmp_path: Path) -> CanaryRoot:
+    """An empty canary root folder; add tenants with ``canary_root.tenant(...)``."""
+    root = tmp_path / "canary-root"
+    root.mkdir()
+    return CanaryRoot(root)
