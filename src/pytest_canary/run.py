@@ -53,6 +53,23 @@ class Ledger:
 
     expected: dict[str, Expected] = field(default_factory=dict)
     statuses: dict[str, tuple[GateStatus, str]] = field(default_factory=dict)
+    # node ids by tenant, so a tenant's lookups cost its own gates, not every tenant's (O(n²))
+    _by_tenant: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def expect(self, nodeid: str, exp: Expected, *, replace: bool = True) -> None:
+        """Remember a gate that should report; ``replace=False`` keeps one already known."""
+        old = self.expected.get(nodeid)
+        if old is not None and not replace:
+            return
+        if old is None or old.tenant != exp.tenant:
+            if old is not None:
+                self._by_tenant[old.tenant].remove(nodeid)
+            self._by_tenant.setdefault(exp.tenant, []).append(nodeid)
+        self.expected[nodeid] = exp
+
+    def of_tenant(self, tenant: str) -> list[tuple[str, Expected]]:
+        """The tenant's expected gates as ``(nodeid, Expected)``, in the order they were met."""
+        return [(nodeid, self.expected[nodeid]) for nodeid in self._by_tenant.get(tenant, ())]
 
     def record(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -67,9 +84,7 @@ class Ledger:
     def custom_results(self, tenant: str) -> tuple[list[GateResult], list[str]]:
         """The tenant's custom gate verdicts, and the names of every gate that did not report."""
         results, missing = [], []
-        for nodeid, exp in self.expected.items():
-            if exp.tenant != tenant:
-                continue
+        for nodeid, exp in self.of_tenant(tenant):
             reported = self.statuses.get(nodeid)
             if reported is None:
                 missing.append(exp.gate)
@@ -153,6 +168,8 @@ class CanaryRun:
         files = gate_files(gates_path) if gates_path.exists() else []
         display = {path: _relative(path, rootdir) for path in files}
         gate_config = GateConfig.load(files, display)
+        for tenant in tenants:  # a bad CANARY_THRESHOLD_* is a usage error now, not mid-collection
+            gate_config.for_tenant(tenant, environ)
         if len(files) == 1:
             gates_id, node_path = display[files[0]], files[0]
         elif files:
@@ -253,7 +270,7 @@ class CanaryRun:
         for item in items:
             expected = _expected(item)
             if expected is not None:
-                self.ledger.expected[item.nodeid] = expected
+                self.ledger.expect(item.nodeid, expected)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -305,7 +322,7 @@ class CanaryRun:
         """Learn from a finished worker which gates it expected to run."""
         expected = getattr(node, "workeroutput", {}).get("canary_expected", {})
         for nodeid, values in expected.items():
-            self.ledger.expected.setdefault(nodeid, Expected(*values))
+            self.ledger.expect(nodeid, Expected(*values), replace=False)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -322,6 +339,8 @@ class CanaryRun:
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
             return  # interrupted, internal or usage error: no decision from a broken run
+        if self.config.option.collectonly:
+            return  # listing the gates judges nothing: no decision, no file
         for tenant in self.tenants:
             self._finish_tenant(tenant)
         github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
@@ -380,8 +399,8 @@ class CanaryRun:
     def _disagreements(self, tenant: str) -> list[str]:
         """Built-in gates whose reported verdict differs from the controller's (an input changed)."""
         names = []
-        for nodeid, exp in self.ledger.expected.items():
-            if exp.tenant != tenant or exp.kind == "custom" or nodeid not in self.ledger.statuses:
+        for nodeid, exp in self.ledger.of_tenant(tenant):
+            if exp.kind == "custom" or nodeid not in self.ledger.statuses:
                 continue
             if self.ledger.statuses[nodeid][0] != self.result(tenant, exp.gate).status:
                 names.append(exp.gate)
