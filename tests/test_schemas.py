@@ -1,0 +1,84 @@
+"""The committed ``schemas/*.json`` are what ``canary schema`` writes today."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "schemas"
+
+
+def _canary() -> str:
+    found = Path(sys.executable).parent / "canary"
+    return str(found) if found.exists() else str(shutil.which("canary"))
+
+
+def test_committed_schemas_equal_the_output_of_canary_schema(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [_canary(), "schema", "--out", str(tmp_path / "fresh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    fresh = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "fresh").glob("*.json")}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in COMMITTED.glob("*.json")}
+    assert sorted(committed) == sorted(fresh), "run: canary schema --out schemas"
+    stale = [name for name in fresh if committed[name] != fresh[name]]
+    assert not stale, f"out of date: {stale}; run: canary schema --out schemas"
+
+
+def test_every_file_the_project_reads_or_writes_has_a_schema() -> None:
+    names = {p.name for p in COMMITTED.glob("*.json")}
+    for kind in ("kpis", "blocklist", "operate_state", "decision", "rollout_log"):
+        assert f"{kind}.schema.json" in names
+        schema = json.loads((COMMITTED / f"{kind}.schema.json").read_text(encoding="utf-8"))
+        assert schema["type"] == "object"
+        assert schema["properties"]
+
+
+def _check(schema: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--schemafile", str(COMMITTED / schema), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_consumer_can_check_real_files_with_the_committed_schemas(tmp_path: Path) -> None:
+    """KPI and state files, and the decision and rollout log of a real cycle, all validate."""
+    root = tmp_path / "root"
+    shutil.copytree(REPO / "demo" / "data", root)
+    done = subprocess.run(
+        [_canary(), "cycle", "--tenant", "acme", "--root", str(root), "--date", "2026-11-26"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    canary_dir = root / "acme" / "canary"
+    checks = {
+        "kpis.schema.json": sorted(root.glob("*/2026-11-26.json")),
+        "operate_state.schema.json": sorted(root.glob("*/operate/operate_state.json")),
+        "decision.schema.json": [canary_dir / "2026-11-26_decision.json"],
+        "rollout_log.schema.json": [canary_dir / "2026-11-26_rollout_log.json"],
+    }
+    for schema, files in checks.items():
+        assert files, schema
+        checked = _check(schema, files)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_committed_schemas_reject_an_invalid_kpi_file(tmp_path: Path) -> None:
+    bad = tmp_path / "2026-11-26.json"
+    bad.write_text(json.dumps({"notices_sent": -1, "error_rate": 0.01}), encoding="utf-8")
+    checked = _check("kpis.schema.json", [bad])
+    assert checked.returncode == 1
+    assert "notices_sent" in checked.stdout or "required" in checked.stdout
