@@ -201,8 +201,16 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             print(f"{paths.tenant}: audit chain intact: {verdict.lines} line(s) in {shown}")
         else:
             broken += 1
-            where = f"line {verdict.first_bad_line}" if verdict.first_bad_line else "the file"
-            print(f"{paths.tenant}: audit chain BROKEN at {where}: {verdict.problem}")
+            problem = verdict.problem or "broken"
+            if verdict.first_bad_line is not None:
+                prefix = f"{paths.audit}: line {verdict.first_bad_line}: "
+                problem = problem.removeprefix(prefix)
+                print(
+                    f"{paths.tenant}: audit chain BROKEN at line {verdict.first_bad_line}"
+                    f" of {shown}: {problem}"
+                )
+            else:
+                print(f"{paths.tenant}: audit chain BROKEN: {problem}")
         for note in verdict.notes:
             print(f"  note: {note}")
     return EXIT_ATTENTION if broken else EXIT_OK
