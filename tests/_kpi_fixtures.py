@@ -87,6 +87,19 @@ def write_sqlite(path: Path, items: Iterable[Event]) -> Path:
     return path
 
 
+def kpi(root: Path, source: Path | str, *extra: str, date: str = DATE.isoformat()) -> int:
+    """``canary kpi`` for tenant acme, in process; the exit status."""
+    from pytest_canary.cli import main
+
+    args = ["kpi", "--tenant", "acme", "--root", str(root), "--source", str(source)]
+    return main([*args, "--date", date, *extra])
+
+
+def read_kpis(root: Path, date: dt.date = DATE) -> dict[str, object]:
+    data: dict[str, object] = json.loads((root / "acme" / f"{date}.json").read_text())
+    return data
+
+
 def make_root(tmp_path: Path, *tenants: str) -> Path:
     root = tmp_path / "root"
     for tenant in tenants or ("acme",):

@@ -38,7 +38,26 @@ event_like = st.fixed_dictionaries(
         "recipient": st.sampled_from(["a@b.example", None, 3]),
     },
 )
+canonical_like = st.fixed_dictionaries(
+    {
+        "tenant": st.sampled_from(["acme", "beta", "ACME", "all", "-x"]),
+        "event": st.sampled_from([*EVENT_TYPES, "opened"]),
+        "ts": st.sampled_from(
+            [
+                "2026-11-26T05:00:00+01:00",
+                "2026-11-26T05:00:00.123456789+01:00",
+                "2026-02-30T05:00:00+01:00",
+                "2026-11-26T24:00:00+01:00",
+                "2026-11-26T05:00:00+24:00",
+                "0000-11-26T05:00:00+01:00",
+            ]
+        ),
+        "notice_id": st.sampled_from(["N-1", "Ä", ""]),
+    },
+    optional={"recipient": st.sampled_from(["a@b.example", None])},
+)
 lines = st.one_of(
+    canonical_like.map(lambda v: json.dumps(v, separators=(",", ":")).encode()),
     st.binary(max_size=60),
     st.text(max_size=60).map(str.encode),
     json_values.map(lambda v: json.dumps(v).encode()),
