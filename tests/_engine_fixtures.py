@@ -7,6 +7,7 @@ the real gate loader, on files written under ``tmp_path``, so a test sees what a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -120,12 +121,19 @@ def gate_set(
     tenant: str | None = TENANT,
 ) -> GateSet:
     """The effective gates of ``tenant``: built-ins, ``toml`` as a gate file, then ``env``."""
+    if toml is None and not env:
+        return _builtin_gates(tenant)
     files = []
     if toml is not None:
         gate_file = tmp_path / "gates" / "extra.toml"
         _write(gate_file, toml)
         files.append(gate_file)
     return GateConfig.load(files).for_tenant(tenant, env or {})
+
+
+@functools.cache
+def _builtin_gates(tenant: str | None) -> GateSet:
+    return GateConfig.load([]).for_tenant(tenant, {})
 
 
 def make_case(
