@@ -167,9 +167,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
                 f" seq {audit.first_kept_seq}"
             )
             lines_cut += audit.cut
-        if audit is not None and audit.expired > audit.cut:
+        if audit is not None and audit.kept_expired:
             print(
-                f"kept {audit.expired - audit.cut} expired line(s) of"
+                f"kept {audit.kept_expired} expired line(s) of"
                 f" {audit.path.relative_to(root)}: the log is cut only at a PRUNE checkpoint"
             )
         for problem in result.problems:

@@ -95,6 +95,7 @@ class AuditCut:
 
     path: Path
     expired: int  # complete lines older than the audit retention
+    kept_expired: int  # of those, lines other than checkpoints that stay until a later cut
     cut: int  # of those (and torn ones among them), the lines removed now
     keep_from: int  # byte offset of the first kept line
     first_kept_seq: int | None
@@ -171,6 +172,7 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     offset, expired, all_expired = 0, 0, True
     cut, keep_from, first_kept = 0, 0, None
     last_prune: str | None = None
+    expired_at: list[int] = []  # expired lines other than checkpoints, by index
     for index, raw in enumerate(lines):
         parsed = parse_line(raw)
         day = _line_date(parsed) if parsed is not None else None
@@ -180,6 +182,8 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
                 cut, keep_from, first_kept = index, offset, parsed["seq"]
         if day is not None and day < cutoff:
             expired += 1
+            if parsed is not None and parsed["event"] != "PRUNE":
+                expired_at.append(index)
         elif parsed is not None:
             all_expired = False
         if first_kept is None and parsed is not None and index == 0:
@@ -192,6 +196,7 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     return AuditCut(
         path=path,
         expired=expired,
+        kept_expired=sum(1 for index in expired_at if index >= cut),
         cut=cut,
         keep_from=keep_from,
         first_kept_seq=first_kept,
