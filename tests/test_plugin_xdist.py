@@ -1,0 +1,176 @@
+"""The plugin under pytest-xdist (``-p xdist -n 2``): workers run the gates, the controller decides.
+
+One decision per tenant, written once; the same decision as a run without xdist.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# In-process inner runs drop the modules they imported when they end; imported here first, the
+# plugin's modules (and pydantic) stay one copy for every inner run of this process.
+import pytest_canary.rollout
+import pytest_canary.run  # noqa: F401
+from _plugin_fixtures import DATE, TRACE, CanaryRoot
+
+XDIST = ("-p", "xdist", "-n", "2")
+
+
+def canary(
+    pytester: pytest.Pytester,
+    root: CanaryRoot,
+    *args: str,
+    tenants: tuple[str, ...] = ("acme", "beta"),
+    subprocess: bool = True,
+) -> pytest.RunResult:
+    argv = ["-p", "no:cacheprovider", f"--canary-root={root.path}", f"--canary-date={DATE}"]
+    for tenant in tenants:
+        argv += ["--canary-tenant", tenant]
+    argv += list(args)
+    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output
+    return result
+
+
+def two_tenants(root: CanaryRoot) -> None:
+    root.tenant("acme", state={"quota": 25})
+    root.tenant("beta", error_rate=0.031, dlq_depth=4)
+
+
+def canary_files(root: CanaryRoot, tenant: str) -> list[str]:
+    folder = root.path / tenant / "canary"
+    return sorted(p.name for p in folder.iterdir())
+
+
+def without_time(decision: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in decision.items() if key != "created_at"}
+
+
+def forget_decisions(root: CanaryRoot, *tenants: str) -> None:
+    for tenant in tenants:
+        shutil.rmtree(root.path / tenant / "canary")
+
+
+def test_under_xdist_each_tenant_is_decided_once_by_the_controller(
+    pytester: pytest.Pytester,
+    canary_root: CanaryRoot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    two_tenants(canary_root)
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    result = canary(pytester, canary_root, *XDIST)
+    result.stdout.fnmatch_lines(["*2 workers*"])
+    result.assert_outcomes(passed=13, failed=1)
+    assert result.ret == 1
+    for tenant in ("acme", "beta"):
+        assert canary_files(canary_root, tenant) == [
+            f"{DATE}_decision.json",
+            f"{DATE}_decision.md",
+            "audit.jsonl",
+        ]
+        assert [line["event"] for line in canary_root.audit(tenant)] == ["DECISION"]
+    assert canary_root.decision("acme")["decision"] == "GO_50"
+    assert canary_root.decision("beta")["decision"] == "HOLD"
+    assert [line for line in output.read_text().splitlines() if line.startswith("decisions")] == [
+        'decisions={"acme":"GO_50","beta":"HOLD"}'
+    ]
+    section = result.stdout.str().split("= canary =", 1)[1]
+    assert section.count("acme: GO_50") == 1 and section.count("beta: HOLD") == 1
+
+
+def test_xdist_and_a_plain_run_make_the_same_decision(
+    pytester: pytest.Pytester, canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CANARY_TRACE_ID", TRACE)
+    two_tenants(canary_root)
+    plain = canary(pytester, canary_root)
+    assert plain.ret == 1
+    expected = {t: without_time(canary_root.decision(t)) for t in ("acme", "beta")}
+    forget_decisions(canary_root, "acme", "beta")
+
+    spread = canary(pytester, canary_root, *XDIST)
+    assert spread.ret == 1
+    for tenant in ("acme", "beta"):
+        decision = without_time(canary_root.decision(tenant))
+        assert decision["decision_id"] == expected[tenant]["decision_id"]
+        assert decision == expected[tenant]
+
+
+def test_xdist_in_process_run_decides_once(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    canary_root.tenant("acme")
+    result = canary(pytester, canary_root, *XDIST, tenants=("acme",), subprocess=False)
+    result.assert_outcomes(passed=7)
+    assert result.ret == 0
+    assert canary_root.decision("acme")["decision"] == "GO_25"
+    assert [line["event"] for line in canary_root.audit("acme")] == ["DECISION"]
+
+
+def test_xdist_rollout_applies_once_and_repeats_change_nothing(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    two_tenants(canary_root)
+    first = canary(pytester, canary_root, *XDIST, "--canary-rollout")
+    assert first.ret == 1
+    acme = canary_root.state("acme")
+    assert acme is not None and (acme["quota"], acme["serial"]) == (50, 1)
+    assert len(acme["history"]) == 1
+    state_bytes = canary_root.state_file("acme").read_bytes()
+    decision_id = canary_root.decision("acme")["decision_id"]
+
+    second = canary(pytester, canary_root, *XDIST, "--canary-rollout")
+    assert second.ret == 1
+    assert canary_root.state_file("acme").read_bytes() == state_bytes
+    assert canary_root.decision("acme")["decision_id"] == decision_id
+    events = [line["event"] for line in canary_root.audit("acme")]
+    assert events.count("DECISION") == 2 and events.count("ROLLOUT") == 2
+
+
+CUSTOM = """
+import pytest
+
+
+@pytest.mark.canary_gate(severity="backout")
+def test_soft_bounces(canary_kpis):
+    assert canary_kpis.soft_bounces < 100
+
+
+@pytest.mark.canary_gate(shadow=True)
+def test_new_idea(canary_kpis):
+    assert canary_kpis.notices_sent > 10**6
+"""
+
+
+def test_custom_gates_count_under_xdist(pytester: pytest.Pytester, canary_root: CanaryRoot) -> None:
+    gates = pytester.mkdir("gates")
+    (gates / "test_custom.py").write_text(CUSTOM)
+    canary_root.tenant("acme", soft_bounces=500, state={"quota": 50})
+    canary_root.tenant("beta", soft_bounces=1)
+    result = canary(pytester, canary_root, *XDIST)
+    result.assert_outcomes(passed=15, failed=1, xfailed=2)
+    assert result.ret == 1
+    acme = canary_root.decision("acme")
+    assert acme["decision"] == "BACKOUT"
+    statuses = {gate["name"]: gate["status"] for gate in acme["gates"]}
+    assert statuses["test_soft_bounces"] == "backout"
+    assert canary_root.decision("beta")["decision"] == "GO_25"
+
+
+def test_deselected_gates_under_xdist_hold(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    canary_root.tenant("acme")
+    result = canary(pytester, canary_root, *XDIST, "-k", "not dlq_depth", tenants=("acme",))
+    result.assert_outcomes(passed=6)  # the controller does not count deselected items
+    assert result.ret == 1
+    decision = canary_root.decision("acme")
+    assert decision["decision"] == "HOLD"
+    assert any("dlq_depth" in reason for reason in decision["reasons"])
