@@ -88,11 +88,11 @@ def _read(path: Path, reader: _Reader, progress: Progress | None) -> Tally:
                 raise EventError(f"line {reader.lines + 1}: longer than {MAX_LINE >> 20} MiB")
             rest = data[cut:]
             if cut:
-                reader.feed(data[:cut])
+                reader.feed(data, cut)
                 if progress is not None:
                     progress(reader.tally.events_read)
         if rest:
-            reader.feed(rest + b"\n")
+            reader.feed(rest + b"\n", len(rest) + 1)
     reader.flush()
     return reader.tally
 
@@ -114,28 +114,28 @@ class _Reader:
         self._pending_keys = 0
         self._tenants: set[str] = set()
 
-    def feed(self, chunk: bytes) -> None:
-        """Count the complete lines of ``chunk`` (which ends with a newline)."""
-        n = chunk.count(b"\n")
-        if not (self.fast and self._fast(chunk, n)):
-            self._slow(chunk)
+    def feed(self, data: bytes, end: int) -> None:
+        """Count the complete lines of ``data[:end]`` (which ends with a newline)."""
+        n = data.count(b"\n", 0, end)
+        if not (self.fast and self._fast(data, end, n)):
+            self._slow(data[:end])
         self.lines += n
 
     # --- the fast reader ---------------------------------------------------------------------
 
-    def _fast(self, chunk: bytes, n: int) -> bool:
-        """Count a block of canonical lines; ``False`` (nothing counted) for any other block."""
-        if not chunk.isascii():
+    def _fast(self, data: bytes, end: int, n: int) -> bool:
+        """Count the canonical lines of ``data[:end]``; ``False`` (nothing counted) otherwise."""
+        if not data.isascii():
             try:
-                chunk.decode("utf-8")
+                data[:end].decode("utf-8")
             except UnicodeDecodeError:
                 return False
-        keys = _FAST.findall(chunk)
+        keys = _FAST.findall(data, 0, end)
         if len(keys) != n:
             return False
-        offset = _first_offset(chunk)
+        offset = _first_offset(data)
         # Strings hold no '"', so the literal occurs once per line, right after the time's offset.
-        if offset is None or chunk.count(offset + _NOTICE) != n:
+        if offset is None or data.count(offset + _NOTICE, 0, end) != n:
             return False
         pending = self._pending.get(offset)
         if pending is None:
