@@ -6,7 +6,8 @@ one regular expression checks every line and yields a short key per line (tenant
 the time to the minute, which is all the window needs since it starts and ends on whole minutes),
 and a ``Counter`` counts the keys in C. Any other block (keys in another order, spaces, escapes,
 extra keys, naive times, a bad line) goes through ``json.loads`` line by line, which also names
-the first bad line. Memory stays flat: one block, and a bounded cache of classified keys.
+the first bad line. Memory stays flat: one block, and at most ~130,000 distinct keys not yet
+classified (tenants x event types x minutes; a day of one tenant has 11,520).
 """
 
 from __future__ import annotations
