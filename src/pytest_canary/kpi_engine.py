@@ -178,7 +178,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "kpi",
         help="compute a tenant's KPI file from its dispatch events (exit 0 written, 1 bad input)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=(
+            "Compute a tenant's KPI file <root>/<tenant>/<date>.json from its dispatch events:"
+            " the 24 hours before <date> 07:30 Europe/Berlin, queue depths at that time"
+            " (docs/kpi-engine.md). Exit 0 written, 1 bad or unreadable input (nothing written),"
+            " 2 usage error."
+        ),
         epilog="example: canary kpi --tenant acme --source events.jsonl",
     )
     parser.add_argument("--tenant", required=True, help="tenant id")
