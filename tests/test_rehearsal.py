@@ -244,6 +244,7 @@ class Rehearsal:
                 "CANARY_OUT": str(out),
                 "CANARY_BRANCH": "main",
                 "CANARY_PUSH_BACKOFF": "0",
+                "GITHUB_STEP_SUMMARY": str(self.tmp / f"run{self.runs}" / "apply-summary.md"),
             },
         )
         return done, out
@@ -318,6 +319,9 @@ def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_
     assert (_state(now, "gamma")["quota"], _state(now, "gamma")["kill_switch"]) == (10, True)
     assert _state(now, "beta")["serial"] == 0
     assert (out / "backout.txt").read_text().split() == ["gamma", DATE, "BACKOUT"]
+    assert (out / "pushed").read_text().strip() == rehearsal.head()
+    summary = (rehearsal.tmp / "run1" / "apply-summary.md").read_text()
+    assert "- acme: GO_50\n- gamma: BACKOUT" in summary
 
     opened = rehearsal.incidents(rehearsal.apply_checkout, out)
     assert opened.returncode == 0, opened.stdout + opened.stderr
@@ -330,6 +334,7 @@ def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_
     assert "canary review --tenant gamma" in body
     assert "https://github.example/acme/dunning/actions/runs/42" in body
     assert "dlq_depth" in body
+    assert "not pushed" not in body
 
     # The same Berlin date again (a late or repeated run): same decisions, nothing to commit.
     head = rehearsal.head()
@@ -377,12 +382,15 @@ def test_a_conflicting_change_on_the_branch_fails_loudly_and_pushes_nothing(
     )
     moved = rehearsal.head()
 
-    applied, _ = rehearsal.apply(downloaded, work)
+    applied, out = rehearsal.apply(downloaded, work)
 
     assert applied.returncode == 1
     assert "::error title=canary push::the same state files changed" in applied.stdout
     assert f"{ROOT}/gamma/operate/operate_state.json" in applied.stdout
     assert rehearsal.head() == moved
+    # The BACKOUT still opens its incident, saying that the kill switch is not on in git yet.
+    assert rehearsal.incidents(work, out).returncode == 0
+    assert "**not pushed**" in (out / "incident-gamma.md").read_text()
 
 
 # --- incidents and failed shards --------------------------------------------------------------

@@ -10,7 +10,8 @@
 #   CANARY_ROOT           canary root, relative to the checkout (tenant folders below it)
 #   CANARY_DECISIONS      downloaded gate artifacts: decisions/<tenant>/<date>_decision.json (.md)
 #   CANARY_OUT            folder for this script's records: changed.txt, backout.txt, refused.txt
-#                         ("<tenant> <date> <decision>" per line) and the rollout logs
+#                         ("<tenant> <date> <decision>" per line), pushed (the commit, once it is
+#                         on the branch) and the rollout logs
 #   CANARY_BRANCH         branch to push to
 #   CANARY_REMOTE         remote to push to (default origin)
 #   CANARY_PUSH_ATTEMPTS  pushes before giving up (default 5)
@@ -38,6 +39,14 @@ mkdir -p "$out/rollout"
 : >"$out/changed.txt"
 : >"$out/backout.txt"
 : >"$out/refused.txt"
+rm -f "$out/pushed"
+
+# A few lines for the job's step summary (GitHub sets GITHUB_STEP_SUMMARY; elsewhere: none).
+summary() {
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"
+  fi
+}
 
 decision_of() {
   python -c 'import json, sys; print(json.load(open(sys.argv[1], encoding="utf-8"))["decision"])' "$1"
@@ -102,8 +111,13 @@ if [ -s "$out/refused.txt" ]; then
 fi
 
 # --- 2. commit -----------------------------------------------------------------------------------
+summary "### canary: apply" ""
+if [ -s "$out/refused.txt" ]; then
+  summary "Refused (see the log of this step): $(cut -d' ' -f1 "$out/refused.txt" | tr '\n' ' ')" ""
+fi
 if [ "${#states[@]}" -eq 0 ]; then
   echo "canary: no state changed: nothing to commit"
+  summary "No state changed: nothing to commit."
   exit "$refused"
 fi
 git add -- "${states[@]}"
@@ -116,7 +130,7 @@ base="$(git rev-parse HEAD~1)"
 attempt=1
 until git push --quiet "$remote" "HEAD:refs/heads/$branch"; do
   if [ "$attempt" -ge "$attempts" ]; then
-    echo "::error title=canary push::$branch rejected the push $attempt times; the states are not saved, the next run decides again"
+    echo "::error title=canary push::$branch rejected the push $attempt times (a protected branch? see docs/github-actions.md); the states are not saved, the next run decides again"
     exit 1
   fi
   echo "canary: $branch moved; fetching and rebasing (attempt $attempt of $attempts)"
@@ -136,5 +150,7 @@ until git push --quiet "$remote" "HEAD:refs/heads/$branch"; do
   sleep "$((backoff * attempt))"
   attempt=$((attempt + 1))
 done
+git rev-parse HEAD >"$out/pushed"
 echo "canary: pushed $(git rev-parse --short HEAD) to $branch"
+summary "Committed $(git rev-parse --short HEAD) to \`$branch\`:" "" "$(printf -- '- %s\n' "${lines[@]}")"
 exit "$refused"

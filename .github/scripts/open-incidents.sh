@@ -33,6 +33,12 @@ while read -r tenant date _ <&3; do
     echo "canary review --tenant $tenant --by \"<name>\" --note \"<what was fixed>\""
     echo '```'
     echo
+    if [ ! -s "$out/pushed" ]; then
+      echo "> [!WARNING]"
+      echo "> The state change was **not pushed** (see the run): the kill switch is not on in the"
+      echo "> repository yet. Apply it by hand or re-run the workflow."
+      echo
+    fi
     echo "Run: $run_url"
     echo
     if [ -f "$root/$tenant/canary/${date}_decision.md" ]; then
