@@ -343,6 +343,9 @@ class CanaryRun:
             return  # listing the gates judges nothing: no decision, no file
         for tenant in self.tenants:
             self._finish_tenant(tenant)
+        writer = getattr(self.config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
+        if writer is not None and writer.width_of_current_line:
+            writer.line()  # after the progress dots: a workflow command must start its line
         github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
         others_failed = exitstatus == pytest.ExitCode.TESTS_FAILED and self._other_failures(session)
