@@ -302,7 +302,10 @@ def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_
     assert sorted(p.name for p in (downloaded / "decisions").iterdir()) == ["acme", "beta", "gamma"]
     proposed = json.loads((downloaded / "proposed" / "acme" / "operate_state.json").read_text())
     assert proposed["quota"] == 50
-    assert "::error title=canary gamma%3A BACKOUT::" in rehearsal.gate_output
+    # GitHub reads a workflow command only at the start of a line.
+    lines = rehearsal.gate_output.splitlines()
+    assert any(line.startswith("::error title=canary gamma%3A BACKOUT::") for line in lines)
+    assert any(line.startswith("::warning title=canary beta%3A HOLD::") for line in lines)
 
     applied, out = rehearsal.apply(downloaded)
     assert applied.returncode == 0, applied.stdout + applied.stderr
