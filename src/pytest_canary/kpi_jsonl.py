@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.kpi_events import (
+    AFTER,
+    BEFORE,
     EVENT_TYPES,
+    INSIDE,
     TENANT_RE,
     EventError,
     Tally,
@@ -40,6 +43,7 @@ _FAST = re.compile(
     rb"\d{4}-\d\d-\d\dT\d\d:\d\d):[0-5]\d(?:\.\d++)?+(?:Z|[+-]\d\d:\d\d)?+"
     rb'","notice_id":"' + _S + rb'++"(?:,"recipient":(?:"' + _S + rb'*+"|null))?+\}\n'
 )
+_START = b'{"tenant":"'
 _NOTICE = b'","notice_id":"'
 _EVENT_SEP = b'","event":"'
 _TS_SEP = b'","ts":"'
@@ -126,6 +130,8 @@ class _Reader:
 
     def _fast(self, data: bytes, end: int, n: int) -> bool:
         """Count the canonical lines of ``data[:end]``; ``False`` (nothing counted) otherwise."""
+        if not data.startswith(_START):  # not canonical: spare the regular expression's scan
+            return False
         if not data.isascii():
             try:
                 data[:end].decode("utf-8")
@@ -178,16 +184,21 @@ class _Reader:
     # --- the general reader ------------------------------------------------------------------
 
     def _slow(self, chunk: bytes) -> None:
-        tally, tenant, window = self.tally, self.tenant, self.window
-        number = self.lines
+        tenant, tenants = self.tenant, self._tenants
+        start, end = self.window.start, self.window.end
+        found: list[tuple[str, int]] = []
+        number, read = self.lines, 0
         for raw in chunk.split(b"\n")[:-1]:
             number += 1
             if not raw.strip():
                 continue
-            event, owner, instant = _parse_line(raw, number, self._tenants)
-            tally.events_read += 1
+            event, owner, instant = _parse_line(raw, number, tenants)
+            read += 1
             if owner == tenant:
-                tally.add(event, window.bucket(instant))
+                bucket = AFTER if instant >= end else INSIDE if instant >= start else BEFORE
+                found.append((event, bucket))
+        self.tally.counts.update(found)
+        self.tally.events_read += read
 
 
 def _first_offset(chunk: bytes) -> bytes | None:
