@@ -420,3 +420,61 @@ def test_the_apply_job_fails_when_a_shard_did_not_decide(
 ) -> None:
     done = rehearsal.step("apply", "shards", rehearsal.tmp, {"GATE_RESULT": result})
     assert done.returncode == code
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+def _discover(rehearsal: Rehearsal, root: Path, **given: str) -> tuple[int, dict[str, str], str]:
+    output = rehearsal.tmp / "discover.out"
+    output.unlink(missing_ok=True)
+    values = {"CANARY_TENANT": "", "CANARY_DATE": "", "GITHUB_OUTPUT": str(output), **given}
+    work = rehearsal.checkout(f"discover-{len(list(rehearsal.tmp.glob('run0/*')))}")
+    done = rehearsal.step("discover", "discover", work, {"CANARY_ROOT": str(root), **values})
+    text = output.read_text() if output.exists() else ""
+    return done.returncode, dict(line.split("=", 1) for line in text.splitlines()), done.stdout
+
+
+def test_discovery_keeps_any_number_of_tenants_within_256_jobs(rehearsal: Rehearsal) -> None:
+    root = rehearsal.tmp / "many"
+    names = [f"t{n:04d}" for n in range(600)]
+    for name in names:
+        (root / name).mkdir(parents=True)
+    (root / "all").mkdir()
+    (root / "Not-A-Tenant").mkdir()
+
+    code, outputs, _ = _discover(rehearsal, root, CANARY_SHARD_SIZE="1", CANARY_DATE=DATE)
+
+    assert code == 0
+    shards = json.loads(outputs["shards"])
+    assert len(shards) <= 256
+    assert [t for shard in shards for t in shard["tenants"].split()] == names
+    assert outputs["count"] == "600"
+    assert len({shard["id"] for shard in shards}) == len(shards)
+
+
+def test_discovery_of_an_empty_root_plans_no_job(rehearsal: Rehearsal) -> None:
+    code, outputs, stdout = _discover(rehearsal, rehearsal.tmp / "missing")
+    assert code == 0
+    assert (outputs["count"], outputs["shards"]) == ("0", "[]")
+    assert "::notice title=canary discovery::no tenant folders" in stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"CANARY_TENANT": "../acme"}, "tenant '../acme': use a tenant id"),
+        ({"CANARY_TENANT": "zeta"}, "tenant 'zeta': no folder"),
+        ({"CANARY_DATE": "26.11.2026"}, "date '26.11.2026': use YYYY-MM-DD"),
+        ({"CANARY_DATE": "2026-02-30"}, "date '2026-02-30': no such day"),
+    ],
+)
+def test_discovery_refuses_a_bad_input_naming_it(
+    rehearsal: Rehearsal, given: dict[str, str], message: str
+) -> None:
+    root = rehearsal.tmp / "root"
+    (root / "acme").mkdir(parents=True)
+    code, outputs, stdout = _discover(rehearsal, root, **given)
+    assert code == 2
+    assert outputs == {}
+    assert f"::error title=canary discovery::{message}" in stdout

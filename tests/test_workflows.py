@@ -84,7 +84,7 @@ def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_the_three_workflows_exist() -> None:
-    assert NAMES == ["canary-daily.yml", "canary-pr.yml", "ci.yml"]
+    assert {"canary-daily.yml", "canary-pr.yml", "ci.yml"} <= set(NAMES)
 
 
 # --- zizmor -----------------------------------------------------------------------------------
