@@ -87,11 +87,13 @@ def _run_gates(args: argparse.Namespace, *, rollout: bool) -> int:
     argv = ["-p", "canary", "-p", "no:cacheprovider", "-q", "--no-header", *_QUIET_WARNINGS]
     for tenant in args.tenant:
         argv += ["--canary-tenant", tenant]
-    argv += ["--canary-root", str(_root(args))]
+    # "--opt=value": pytest takes a separate value that is an existing path for a test path when
+    # it looks for its rootdir, and from a root outside the repo it would miss the repo's gates/.
+    argv.append(f"--canary-root={_root(args)}")
     if args.date:
-        argv += ["--canary-date", args.date]
+        argv.append(f"--canary-date={args.date}")
     if args.gates:
-        argv += ["--canary-gates", args.gates]
+        argv.append(f"--canary-gates={args.gates}")
     if args.dry_run:
         argv.append("--canary-dry-run")
     if rollout:
