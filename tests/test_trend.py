@@ -120,3 +120,24 @@ def test_another_tenants_file_is_not_its_history(canary_root: CanaryRoot) -> Non
     markdown = _decide(canary_root)
 
     assert "### Trend" not in markdown
+
+
+def test_no_earlier_kpi_file_can_break_the_decision(canary_root: CanaryRoot) -> None:
+    folder = canary_root.tenant("acme", date=D.isoformat())
+    odd = [
+        '{"error_rate": 0.01, "dlq_depth": 1' + "0" * 400 + "}",  # an int beyond any float
+        "[" * 100_000 + "]" * 100_000,  # nested too deeply for the parser
+        '{"error_rate": NaN, "dlq_depth": Infinity}',
+        "\xff\xfe not UTF-8",
+        '{"error_rate": true, "dlq_depth": "3"}',
+    ]
+    for back, text in enumerate(odd, start=1):
+        (folder / f"{_day(back).isoformat()}.json").write_bytes(text.encode("latin-1"))
+    canary_root.tenant("acme", date=_day(9).isoformat(), error_rate=0.002)
+
+    markdown = _decide(canary_root)
+
+    # Day 1's error rate is readable, its dlq_depth is not; the other odd files are left out.
+    assert "bar [0.002, 0.01, 0.001]" in _chart(markdown, "error_rate")
+    assert '    x-axis ["11-17", "11-26"]' in _chart(markdown, "dlq_depth")
+    assert "inf" not in markdown and "nan" not in markdown

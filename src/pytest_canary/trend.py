@@ -50,7 +50,12 @@ def trend_chart(
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def _number(value: float) -> str:
@@ -88,7 +93,7 @@ def read_kpi_values(path: Path, tenant: str, day: dt.date) -> dict[str, float] |
         return None
     try:
         raw = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
         return None
     if not isinstance(raw, dict):
         return None
