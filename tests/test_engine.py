@@ -513,14 +513,16 @@ def test_kill_switch_with_review_goes_from_the_first_to_the_second_step(tmp_path
     assert decision.base.review.by == "oncall"
 
 
-def test_kill_switch_with_review_still_backs_out_on_a_severe_gate(tmp_path: Any) -> None:
+@pytest.mark.parametrize("reviewed", [True, False])
+def test_kill_switch_on_still_backs_out_on_a_severe_gate(tmp_path: Any, reviewed: bool) -> None:
     decision = decide_files(
         tmp_path,
         kpis(retry_depth=101),
-        operate_state=state(quota=10, kill_switch=True, review=review()),
+        operate_state=state(quota=10, kill_switch=True, review=review() if reviewed else None),
     )
 
     assert decision.decision == "BACKOUT"
+    assert decision.target.model_dump() == {"quota": 10, "kill_switch": True}
 
 
 @pytest.mark.parametrize(
