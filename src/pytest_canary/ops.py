@@ -43,12 +43,17 @@ def register(subparsers: Any) -> None:
     )
     _selection(p, default_all=False)
     p.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
-    for kind, minimum in (("kpi", 90), ("log", 90), ("audit", 365), ("run-log", 30)):
+    for kind, what, minimum in (
+        ("kpi", "KPI files", 90),
+        ("log", "decision and rollout logs", 90),
+        ("audit", "audit lines", 365),
+        ("run-log", "run logs", 30),
+    ):
         p.add_argument(
             f"--{kind}-days",
             type=int,
             metavar="N",
-            help=f"keep {kind.replace('-', ' ')}s N days (default and minimum {minimum})",
+            help=f"keep {what} N days (default and minimum {minimum})",
         )
     p.add_argument("--today", help=_TODAY_HELP)
     p.add_argument("--lock-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
