@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from _plugin_fixtures import GOOD_KPIS, CanaryRoot, canary_script, run
-from pytest_canary.trend import trend_chart
+from pytest_canary.trend import read_kpi_values, trend_chart
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 
 D = dt.date(2026, 11, 26)
 
@@ -141,3 +154,36 @@ def test_no_earlier_kpi_file_can_break_the_decision(canary_root: CanaryRoot) -> 
     assert "bar [0.002, 0.01, 0.001]" in _chart(markdown, "error_rate")
     assert '    x-axis ["11-17", "11-26"]' in _chart(markdown, "dlq_depth")
     assert "inf" not in markdown and "nan" not in markdown
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=64), _JSON.map(lambda v: json.dumps(v).encode())))
+def test_reading_any_earlier_file_never_raises(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "2026-11-25.json"
+    path.write_bytes(content)
+
+    values = read_kpi_values(path, "acme", _day(1))
+
+    assert values is None or all(isinstance(v, float) and v == v for v in values.values())
+
+
+@given(
+    history=st.lists(
+        st.tuples(
+            st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2026, 12, 31)),
+            st.dictionaries(st.sampled_from(["a", "b"]), st.floats(allow_nan=True), max_size=2),
+        ),
+        max_size=14,
+    ),
+    threshold=st.floats(min_value=0, max_value=1e6),
+)
+def test_a_chart_is_well_formed_for_any_history(
+    history: list[tuple[dt.date, dict[str, float]]], threshold: float
+) -> None:
+    chart = trend_chart(history, {"a": threshold})
+
+    if chart is not None:
+        assert chart.startswith("```mermaid\nxychart-beta\n") and chart.endswith("\n```")
+        bars = chart.split("bar [")[1].split("]")[0].split(", ")
+        line = chart.split("line [")[1].split("]")[0].split(", ")
+        assert len(bars) == len(line) >= 2 and "nan" not in chart
