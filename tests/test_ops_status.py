@@ -125,8 +125,10 @@ def test_a_review_clears_the_pending_flag(canary_root: CanaryRoot) -> None:
     canary_root.tenant("gamma", date=TODAY, state={"kill_switch": True, "review": review})
 
     _, out, _ = _status(canary_root.path, "--tenant", "gamma", "--json")
-
     assert json.loads(out)[0]["pending_review"] is False
+
+    _, out, _ = _status(canary_root.path, "--tenant", "gamma")
+    assert out.splitlines()[1].split()[3:5] == ["on", "recorded"]
 
 
 def test_a_stale_kpi_file_is_a_warning_and_exit_1(canary_root: CanaryRoot) -> None:

@@ -122,7 +122,7 @@ def table(statuses: list[TenantStatus]) -> list[str]:
         else:
             quota = f"{s.quota} %" + (" (new)" if s.state == "missing" else "")
             switch = "on" if s.kill_switch else "off"
-            review = "PENDING" if s.pending_review else "-"
+            review = "PENDING" if s.pending_review else ("recorded" if s.kill_switch else "-")
         if s.decision_error is not None:
             last = "CORRUPT"
         elif s.last_decision is not None:
