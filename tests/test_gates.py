@@ -479,3 +479,18 @@ def test_unrelated_environment_is_ignored(tmp_path: Path) -> None:
     env: dict[str, Any] = {"PATH": "/bin", "CANARY_ROOT": "/tmp/x", "CANARY_TRACE_ID": "x"}
 
     assert _thresholds(gate_set(tmp_path, env=env)) == _thresholds(gate_set(tmp_path))
+
+
+def test_a_variable_for_one_tenants_own_gate_leaves_other_tenants_alone(tmp_path: Path) -> None:
+    # A multi-tenant run decides globex too: acme's own gate is not "naming no gate" there.
+    toml = '[tenants.acme.gates.bounce_spike]\nmetric = "soft_bounces"\nmax = 5\n'
+    env = {"CANARY_THRESHOLD_ACME_BOUNCE_SPIKE": "7"}
+
+    acme = gate_set(tmp_path, toml, env, tenant="acme")
+    globex = gate_set(tmp_path, toml, env, tenant="globex")
+
+    assert _thresholds(acme)["bounce_spike"] == ("<=", 7, "env CANARY_THRESHOLD_ACME_BOUNCE_SPIKE")
+    assert globex.get("bounce_spike") is None
+    assert _thresholds(globex)["dlq_depth"] == ("<=", 10, "built-in")
+    with pytest.raises(CanaryUsageError, match="CANARY_THRESHOLD_BOUNCE_SPIKE="):
+        gate_set(tmp_path, toml, {"CANARY_THRESHOLD_BOUNCE_SPIKE": "lots"}, tenant="globex")

@@ -217,8 +217,18 @@ class GateConfig:
             for name, draft in drafts.items()
             if draft.values.get("enabled", True)
         ]
-        specs = _apply_env(specs, tenant, environ, known=set(drafts))
+        specs = _apply_env(specs, tenant, environ, known=self._gate_names())
         return GateSet(steps, factor, factor_source, tuple(specs), self.files)
+
+    def _gate_names(self) -> set[str]:
+        """Every gate a layer names, tenant tables included, so that a variable for one tenant's
+        own gate does not "name no gate" while another tenant is decided."""
+        names: set[str] = set()
+        for parsed, _ in self.layers:
+            names.update(parsed.gates)
+            for table in parsed.tenants.values():
+                names.update(table.gates)
+        return names
 
 
 def _valid_steps(steps: list[int], source: str) -> tuple[int, ...]:
