@@ -570,9 +570,8 @@ def test_rollout_applies_once_and_a_second_run_changes_nothing(
     assert second.ret == 0
     assert canary_root.state_file("acme").read_bytes() == state_bytes
     assert canary_root.decision("acme")["decision_id"] == decision_id
-    assert summary_lines(second)[0].startswith("acme: GO_50 (quota 25 → 50)")
-    rollouts = [line for line in canary_root.audit("acme") if line["event"] == "ROLLOUT"]
-    assert len(rollouts) == 2
+    assert summary_lines(first)[0].startswith("acme: GO_50 (quota 25 → 50) [applied]")
+    assert summary_lines(second)[0].startswith("acme: GO_50 (quota 25 → 50) [unchanged]")
 
 
 def test_a_backout_rollout_turns_the_kill_switch_on(

@@ -131,7 +131,9 @@ def test_xdist_rollout_applies_once_and_repeats_change_nothing(
     assert canary_root.state_file("acme").read_bytes() == state_bytes
     assert canary_root.decision("acme")["decision_id"] == decision_id
     events = [line["event"] for line in canary_root.audit("acme")]
-    assert events.count("DECISION") == 2 and events.count("ROLLOUT") == 2
+    assert events.count("DECISION") == 2, "one decision per run, made by the controller"
+    assert "acme: GO_50 (quota 25 → 50) [applied]" in first.stdout.str()
+    assert "acme: GO_50 (quota 25 → 50) [unchanged]" in second.stdout.str()
 
 
 CUSTOM = """
