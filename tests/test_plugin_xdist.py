@@ -5,6 +5,7 @@ One decision per tenant, written once; the same decision as a run without xdist.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,42 @@ def test_deselected_gates_under_xdist_hold(
     decision = canary_root.decision("acme")
     assert decision["decision"] == "HOLD"
     assert any("dlq_depth" in reason for reason in decision["reasons"])
+
+
+HOOKS = """
+import json
+import os
+from pathlib import Path
+
+CALLS = Path(__file__).parent / "calls.jsonl"
+
+
+def _note(**fields):
+    fields["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+    with CALLS.open("a") as f:
+        f.write(json.dumps(fields) + "\\n")
+
+
+def pytest_canary_decision(decision, config):
+    _note(hook="decision", tenant=decision.tenant)
+
+
+def pytest_canary_rollout(result, config):
+    _note(hook="rollout", tenant=result.tenant)
+"""
+
+
+def test_decision_and_rollout_hooks_run_once_per_tenant_on_the_controller(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    pytester.makeconftest(HOOKS)
+    two_tenants(canary_root)
+    canary(pytester, canary_root, *XDIST, "--canary-rollout")
+    lines = (pytester.path / "calls.jsonl").read_text().splitlines()
+    calls = sorted(tuple(json.loads(line).values()) for line in lines)
+    assert calls == [
+        ("decision", "acme", "controller"),
+        ("decision", "beta", "controller"),
+        ("rollout", "acme", "controller"),
+        ("rollout", "beta", "controller"),
+    ]
