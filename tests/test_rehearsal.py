@@ -22,6 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "canary-daily.yml"
+PR_WORKFLOW = REPO / ".github" / "workflows" / "canary-pr.yml"
 SCRIPTS = REPO / ".github" / "scripts"
 ROOT = "artifacts/reports/mahnwesen"
 DATE = "2026-11-26"
@@ -49,16 +50,16 @@ fi
 """
 
 
-def _workflow() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+def _workflow(path: Path = WORKFLOW) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data
 
 
-def _step(job: str, step_id: str) -> dict[str, Any]:
-    for step in _workflow()["jobs"][job]["steps"]:
+def _step(job: str, step_id: str, path: Path = WORKFLOW) -> dict[str, Any]:
+    for step in _workflow(path)["jobs"][job]["steps"]:
         if step.get("id") == step_id:
             return dict(step)
-    raise AssertionError(f"canary-daily.yml: job {job} has no step with id {step_id}")
+    raise AssertionError(f"{path.name}: job {job} has no step with id {step_id}")
 
 
 def _state(checkout: Path, tenant: str) -> dict[str, Any]:
@@ -157,23 +158,23 @@ class Rehearsal:
     # --- steps --------------------------------------------------------------------------------
 
     def step(
-        self, job: str, step_id: str, cwd: Path, given: dict[str, str]
+        self, job: str, step_id: str, cwd: Path, given: dict[str, str], path: Path = WORKFLOW
     ) -> subprocess.CompletedProcess[str]:
         """Run one ``run:`` step as the runner does: its env, ``bash -eo pipefail``, in ``cwd``.
 
         Every value the workflow takes from an expression must be given; a new expression the
         rehearsal does not know fails here instead of running with a blank.
         """
-        step = _step(job, step_id)
+        step = _step(job, step_id, path)
         env = dict(self.env)
-        env.update({k: str(v) for k, v in _workflow().get("env", {}).items()})
+        env.update({k: str(v) for k, v in _workflow(path).get("env", {}).items()})
         for key, value in step.get("env", {}).items():
             if "${{" in str(value):
                 assert key in given, f"{job}.{step_id}: give a value for env {key} ({value})"
             else:
                 env[key] = str(value)
         env.update(given)
-        script = self.tmp / f"step-{job}-{step_id}.sh"
+        script = self.tmp / f"step-{path.stem}-{job}-{step_id}.sh"
         script.write_text(step["run"], encoding="utf-8")
         return subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
@@ -478,3 +479,68 @@ def test_discovery_refuses_a_bad_input_naming_it(
     assert code == 2
     assert outputs == {}
     assert f"::error title=canary discovery::{message}" in stdout
+
+
+# --- the pull-request check -------------------------------------------------------------------
+
+
+def _pr_checkout(rehearsal: Rehearsal) -> Path:
+    """A PR's checkout: the demo tenants under the root, the project's gate file."""
+    work = rehearsal.tmp / "pr"
+    shutil.copytree(REPO / "demo" / "data", work / ROOT)
+    shutil.copytree(REPO / "gates", work / "gates")
+    return work
+
+
+def test_the_pr_dry_run_reports_every_tenant_and_writes_nothing(rehearsal: Rehearsal) -> None:
+    work = _pr_checkout(rehearsal)
+    summary = rehearsal.tmp / "pr-summary.md"
+    before = sorted(p for p in (work / ROOT).rglob("*"))
+
+    validated = rehearsal.step("gates", "validate", work, {}, PR_WORKFLOW)
+    done = rehearsal.step(
+        "gates", "dry-run", work, {"GITHUB_STEP_SUMMARY": str(summary)}, PR_WORKFLOW
+    )
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert done.returncode == 0, done.stdout + done.stderr  # HOLD and BACKOUT do not fail a PR
+    text = summary.read_text(encoding="utf-8")
+    assert "for KPI date 2026-11-26" in text  # the newest KPI date under the root
+    assert "| gamma | BACKOUT |" in text
+    assert "| acme | GO_50 |" in text
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("::error title=canary gamma%3A BACKOUT::") for line in lines)
+    assert (work / "canary-out" / "junit.xml").is_file()
+    assert sorted(p for p in (work / ROOT).rglob("*")) == before
+
+
+def test_the_pr_check_fails_on_a_broken_gate_file(rehearsal: Rehearsal) -> None:
+    work = _pr_checkout(rehearsal)
+    gates = work / "gates" / "mahnwesen.toml"
+    gates.write_text(gates.read_text() + "\n[gates.error_rate]\nmaxx = 0.5\n")
+
+    validated = rehearsal.step("gates", "validate", work, {}, PR_WORKFLOW)
+    done = rehearsal.step("gates", "dry-run", work, {}, PR_WORKFLOW)
+
+    assert validated.returncode == 1
+    assert "gates/mahnwesen.toml" in validated.stdout
+    assert done.returncode > 1
+    assert "::error title=canary::pytest exited" in done.stdout
+
+
+def test_every_shell_step_of_the_pr_workflow_is_rehearsed() -> None:
+    rehearsed = {"gates": {"validate", "dry-run"}, "required": {"result"}}
+    for name, job in _workflow(PR_WORKFLOW)["jobs"].items():
+        for step in job["steps"]:
+            if "run" in step:
+                assert step.get("id") in rehearsed[name] | SKIPPED, f"{name}: {step.get('name')}"
+
+
+@pytest.mark.parametrize(("result", "code"), [("success", 0), ("failure", 1), ("skipped", 1)])
+def test_the_required_pr_check_passes_only_when_the_gates_job_succeeded(
+    rehearsal: Rehearsal, result: str, code: int
+) -> None:
+    done = rehearsal.step(
+        "required", "result", rehearsal.tmp, {"GATES_RESULT": result}, PR_WORKFLOW
+    )
+    assert done.returncode == code
