@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_PATHS := src tests tools demo $(wildcard benchmarks)
 
-.PHONY: demo test lint fmt clean
+.PHONY: demo test lint fmt clean reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q -n 2
+
+reliability: $(STAMP)
+	CANARY_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -q -p no:randomly; \
+	status=$$?; $(BIN)/python tests/reliability/report.py full && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 from pytest_canary.errors import CanaryUsageError, RolloutRefused
 
 EXIT_OK, EXIT_HOLD, EXIT_USAGE, EXIT_BACKOUT, EXIT_REFUSED = 0, 1, 2, 3, 4
+MAX_AGE_HOURS = 24 * 366  # a year: more is a typo, and would overflow a timedelta long before
 # Operations commands live in their own modules; each adds its subparser through `register`.
 COMMAND_MODULES = ("pytest_canary.kpi_engine", "pytest_canary.dns_check", "pytest_canary.ops")
 
@@ -102,17 +104,24 @@ def _run_gates(args: argparse.Namespace, *, rollout: bool) -> int:
     code = pytest.main(argv, plugins=[collector])
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
+    # A cycle whose decision or rollout could not be written refused to act (a full disk ...).
+    refusals = ("rollout refused", "decision not written")
+    if rollout and any(word in p for p in collector.problems for word in refusals):
+        return EXIT_REFUSED
     if not collector.decisions:
         print("canary: no decision was made (see the pytest output above)", file=sys.stderr)
         return EXIT_HOLD
     words = {d.decision for d in collector.decisions}
-    if rollout and any("rollout refused" in p for p in collector.problems):
-        return EXIT_REFUSED
     if "BACKOUT" in words:
         return EXIT_BACKOUT
     if "HOLD" in words or collector.problems:
         return EXIT_HOLD
     return EXIT_OK
+
+
+def _check_lock_timeout(seconds: float) -> None:
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise CanaryUsageError(f"--lock-timeout {seconds:g}: must be a number of seconds >= 0")
 
 
 def _cmd_decide(args: argparse.Namespace) -> int:
@@ -138,8 +147,12 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     gates_path = Path(args.gates) if args.gates else Path("gates")
     files = gate_files(gates_path) if gates_path.exists() else []
     steps = GateConfig.load(files).for_tenant(args.tenant, os.environ).steps
-    if args.max_age <= 0:
-        raise CanaryUsageError(f"--max-age {args.max_age:g}: must be a positive number of hours")
+    if not (math.isfinite(args.max_age) and 0 < args.max_age <= MAX_AGE_HOURS):
+        raise CanaryUsageError(
+            f"--max-age {args.max_age:g}: must be a positive number of hours,"
+            f" at most {MAX_AGE_HOURS}"
+        )
+    _check_lock_timeout(args.lock_timeout)
     log = rollout.apply_decision(
         paths,
         decision,
@@ -163,6 +176,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
     from pytest_canary.settings import now_berlin
 
     paths = store.TenantPaths.open(_root(args), store.validate_tenant_id(args.tenant))
+    _check_lock_timeout(args.lock_timeout)
     state = rollout.record_review(
         paths, by=args.by, note=args.note, now=now_berlin(), lock_timeout=args.lock_timeout
     )

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_canary.errors import CanaryUsageError
+from pytest_canary.models import TENANT_PATTERN
 
 BUILTIN_SOURCE = "built-in"
 VOLUME_GATE = "min_volume"
@@ -163,12 +164,20 @@ def _parse_file(text: str, where: str) -> _GateFile:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CanaryUsageError(f"{where}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise CanaryUsageError(f"{where}: not valid TOML (nested too deeply)") from None
     try:
-        return _GateFile.model_validate(raw)
+        parsed = _GateFile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in first["loc"])
         raise CanaryUsageError(f"{where}: {loc}: {first['msg']}") from None
+    for tenant in parsed.tenants:  # a table no tenant id can match would apply to nobody
+        if not re.fullmatch(TENANT_PATTERN, tenant) or tenant == "all":
+            raise CanaryUsageError(
+                f"{where}: [tenants.{tenant!a}]: not a tenant id (1-63 of a-z, 0-9, '-', '_')"
+            )
+    return parsed
 
 
 @dataclass(frozen=True)

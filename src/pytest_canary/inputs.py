@@ -8,6 +8,7 @@ for a backout.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from pytest_canary.jsonfile import (
 )
 from pytest_canary.models import (
     KPI_REQUIRED_FIELDS,
+    TENANT_PATTERN,
     BlocklistEntry,
     BlocklistSummary,
     Count,
@@ -105,6 +107,13 @@ def _first_error(error: ValidationError) -> str:
     return str(error.errors()[0]["msg"])
 
 
+def _shown(value: Any, pattern: str) -> str:
+    """``value`` quoted when it has the expected form; anything else (an address?) is not echoed."""
+    if isinstance(value, str) and re.fullmatch(pattern, value, flags=re.ASCII):
+        return repr(value)
+    return f"a {type(value).__name__} of another form (not shown)"
+
+
 def kpis_from_object(
     raw: Any, where: str, tenant: str, date: dt.date, sha: str | None
 ) -> KpiReading:
@@ -115,15 +124,14 @@ def kpis_from_object(
             where, True, sha, file_error=f"{where}: expected a JSON object, got {kind}"
         )
     if "tenant" in raw and raw["tenant"] != tenant:
+        shown = _shown(raw["tenant"], TENANT_PATTERN)
         return KpiReading(
-            where,
-            True,
-            sha,
-            file_error=f"{where}: field tenant is {raw['tenant']!r}, not {tenant!r}",
+            where, True, sha, file_error=f"{where}: field tenant is {shown}, not {tenant!r}"
         )
     if "date" in raw and raw["date"] != date.isoformat():
+        shown = _shown(raw["date"], r"^\d{4}-\d{2}-\d{2}$")
         return KpiReading(
-            where, True, sha, file_error=f"{where}: field date is {raw['date']!r}, not {date}"
+            where, True, sha, file_error=f"{where}: field date is {shown}, not {date}"
         )
     values: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -191,11 +199,13 @@ def summarise_blocklist(raw: Any, where: str, date: dt.date) -> BlocklistSummary
         by_reason[reason] = by_reason.get(reason, 0) + 1
         if reason != "hard_bounce":
             continue  # other reasons are not counted, so their timestamps are not judged
+        added = item.get("added_at")
         try:
-            entry = BlocklistEntry.model_validate(
-                {"reason": reason, "added_at": item.get("added_at")}
-            )
-        except ValidationError:
+            if not isinstance(added, str):  # ISO-8601 text only, never a Unix timestamp
+                raise TypeError(added)
+            dt.datetime.fromisoformat(added)
+            entry = BlocklistEntry.model_validate({"reason": reason, "added_at": added})
+        except (TypeError, ValueError):  # a ValidationError is a ValueError
             entry = None
         if entry is None or entry.added_at is None:
             raise InvalidInput(
@@ -228,7 +238,8 @@ def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
     try:
         data = read_bytes(path, where)
         sha = sha256_hex(data)
-        state = OperateState.model_validate(parse_json(data, where))
+        parse_json(data, where)  # NaN, duplicate keys, BOM ...
+        state = OperateState.model_validate_json(data, strict=True)  # as the rollout reads it
     except InvalidInput as exc:
         return StateReading(where, True, sha, error=str(exc))
     except ValidationError as exc:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 
 
 class InvalidInput(ValueError):
@@ -29,7 +31,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"duplicate key {key!r}")
+            # A field name is shown; any other key (an address?) is not echoed into reports.
+            shown = repr(key) if _FIELD_NAME.fullmatch(key) else "(a key that is not a field name)"
+            raise ValueError(f"duplicate key {shown}")
         result[key] = value
     return result
 

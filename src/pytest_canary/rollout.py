@@ -88,8 +88,10 @@ def newest_decision_file(paths: TenantPaths) -> Path:
 def load_decision(path: Path) -> Decision:
     """Strictly parse a decision file; anything wrong is a one-line :class:`RolloutRefused`."""
     try:
-        raw = jsonfile.parse_json(jsonfile.read_bytes(path), str(path))
-        return Decision.model_validate(raw)
+        data = jsonfile.read_bytes(path)
+        jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
+        # Strict: a quota of "50" or a time given as a number is not a file the engine wrote.
+        return Decision.model_validate_json(data, strict=True)
     except jsonfile.InvalidInput as exc:
         raise RolloutRefused(f"{exc}; nothing was written") from None
     except ValidationError as exc:

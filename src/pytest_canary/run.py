@@ -143,6 +143,8 @@ class CanaryRun:
         self.rollouts: dict[str, RolloutLog] = {}
         self.problems: list[str] = []
         self._paths = {tenant: store.TenantPaths.open(root, tenant) for tenant in tenants}
+        for paths in self._paths.values():  # the KPI file too: a link out of the root is refused
+            paths.check(paths.kpi(date))
         self._cases: dict[str, Case] = {}
         self._results: dict[str, dict[str, GateResult]] = {}
 
@@ -166,6 +168,9 @@ class CanaryRun:
         else:
             gates_path = rootdir / "gates"
         files = gate_files(gates_path) if gates_path.exists() else []
+        if gates_option and gates_path.is_dir() and not any(gates_path.iterdir()):
+            # Named on purpose but empty: a typo or a failed checkout, not "the built-in gates".
+            raise CanaryUsageError(f"--canary-gates {gates_option}: an empty folder, no gates")
         display = {path: _relative(path, rootdir) for path in files}
         gate_config = GateConfig.load(files, display)
         for tenant in tenants:  # a bad CANARY_THRESHOLD_* is a usage error now, not mid-collection

@@ -49,7 +49,7 @@ def parse_date(
     """A ``YYYY-MM-DD`` date, or today in Europe/Berlin when ``text`` is empty."""
     if not text:
         return (now or dt.datetime.now(BERLIN)).astimezone(BERLIN).date()
-    if not _DATE.match(text):
+    if not _DATE.fullmatch(text):
         raise CanaryUsageError(f"{source} {text!r}: expected a date as YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(text)
@@ -62,7 +62,7 @@ def trace_id(environ: Mapping[str, str]) -> str:
     given = environ.get(ENV_TRACE)
     if given is None or given == "":
         return uuid.uuid4().hex
-    if not _TRACE.match(given):
+    if not _TRACE.fullmatch(given):  # fullmatch: "$" alone lets a trailing newline through
         raise CanaryUsageError(f"{ENV_TRACE}={given!r}: expected 32 lowercase hex characters")
     return given
 

@@ -88,14 +88,23 @@ def validate_tenant_id(tenant: str) -> str:
     return tenant
 
 
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a link loop: RuntimeError before Python 3.13, then OSError
+        raise CanaryUsageError(
+            f"{path}: is a link loop or cannot be resolved; replace it with a real folder or file"
+        ) from None
+
+
 def _inside(root: Path, path: Path) -> bool:
-    return path.resolve().is_relative_to(root)
+    return _resolve(path).is_relative_to(root)
 
 
 def contained(root: Path, path: Path) -> Path:
     """The resolved ``path``; :class:`CanaryUsageError` when it (or a link on it) leaves root."""
     base = root.resolve()
-    resolved = path.resolve()
+    resolved = _resolve(path)
     if not resolved.is_relative_to(base):
         raise CanaryUsageError(
             f"{path}: resolves to {resolved}, outside the canary root {base};"
@@ -268,16 +277,21 @@ def sweep_temps(path: Path) -> None:
 def state_lock(paths: TenantPaths, timeout: float) -> Iterator[None]:
     """Hold the tenant's state lock (a filelock beside the state), or refuse after ``timeout``."""
     paths.check(paths.operate_dir)
-    paths.operate_dir.mkdir(exist_ok=True)
     if paths.lock.is_symlink():
         raise CanaryUsageError(f"{paths.lock}: is a link; remove it (the lock file is ours)")
     lock = FileLock(str(paths.lock), timeout=timeout)
     try:
+        paths.operate_dir.mkdir(exist_ok=True)
         lock.acquire()
     except Timeout:
         raise RolloutRefused(
             f"{paths.tenant}: state is locked by another rollout (waited {timeout:g}s);"
             " try again later"
+        ) from None
+    except OSError as exc:  # a read-only or full disk: the lock file cannot even be opened
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot take the state lock {paths.lock}"
+            f" ({exc.strerror or exc}); nothing was written"
         ) from None
     try:
         yield
@@ -347,9 +361,10 @@ def read_state(paths: TenantPaths) -> OperateState | None:
     if not (path.exists() or path.is_symlink()):
         return None
     data = jsonfile.read_bytes(path)
-    raw = jsonfile.parse_json(data, str(path))
+    jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
     try:
-        state = OperateState.model_validate(raw)
+        # Strict: "25" for a quota or 5 for a time is not a file the rollout wrote.
+        state = OperateState.model_validate_json(data, strict=True)
     except ValidationError as exc:
         raise jsonfile.InvalidInput(jsonfile.validation_message(str(path), exc)) from None
     if state.tenant != paths.tenant:

@@ -107,6 +107,15 @@ def _go_plan(
             f"{state.tenant}: {decision.decision} targets quota {target}, not one of the steps"
             f" {_list(steps)}; nothing was written"
         )
+    # A GO climbs one step (or stays at the top) and clears the kill switch; a decision file
+    # that says otherwise was edited by hand, and is refused rather than applied as it reads.
+    step = steps[min(steps.index(base.quota) + 1, len(steps) - 1)] if base.quota in steps else None
+    if (decision.decision, target, decision.target.kill_switch) != (f"GO_{step}", step, False):
+        raise RolloutRefused(
+            f"{state.tenant}: inconsistent {decision.decision} decision: target quota {target}"
+            f" {_switch(decision.target.kill_switch)}, but one step up from quota {base.quota}"
+            f" is GO_{step} with the kill switch off; decide again; nothing was written"
+        )
     if (state.quota, state.kill_switch, state.review) == (target, False, None):
         # At the top step every good day is GO_100 again: the history records changes, not
         # confirmations, so nothing is written.

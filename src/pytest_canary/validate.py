@@ -31,9 +31,10 @@ _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
 
 def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
     def check(path: Path, where: str) -> str | None:
-        raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
+        data = jsonfile.read_bytes(path, where)
+        jsonfile.parse_json(data, where)
         try:
-            model.model_validate(raw)
+            model.model_validate_json(data, strict=True)  # as the rollout reads them
         except ValidationError as exc:
             return jsonfile.validation_message(where, exc)
         return None
