@@ -226,10 +226,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, label: str = "file") -> None:
+def write_atomic(path: Path, data: bytes, *, label: str = "file", durable: bool = True) -> None:
     """Replace ``path`` by ``data``: temporary file beside it, fsync, rename, fsync of the folder.
 
-    A reader sees the old file or the new one, never a mix. Creates the file's folder when it is
+    A reader sees the old file or the new one, never a mix. ``durable=False`` skips both fsyncs,
+    for files that are recomputed from their inputs when lost (decisions): the rename keeps them
+    atomic, only a power cut may take the newest one back. Creates the file's folder when it is
     missing but never its parent (so a tenant folder is never created). On failure the temporary
     file is removed and the ``OSError`` propagates for the caller to turn into a one-line refusal.
     ``label`` names the fault points (``<label>:after-write`` ...) of :func:`_fault`.
@@ -247,7 +249,8 @@ def write_atomic(path: Path, data: bytes, *, label: str = "file") -> None:
             handle.write(data)
             handle.flush()
             _fault(f"{label}:after-write")
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
             _fault(f"{label}:after-fsync")
         os.replace(tmp, path)
     except BaseException:
@@ -255,7 +258,8 @@ def write_atomic(path: Path, data: bytes, *, label: str = "file") -> None:
             tmp.unlink()
         raise
     _fault(f"{label}:after-rename")
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def sweep_temps(path: Path) -> None:
@@ -303,7 +307,12 @@ def state_lock(paths: TenantPaths, timeout: float) -> Iterator[None]:
 
 
 def append_audit(
-    paths: TenantPaths, event: str, fields: dict[str, Any], at: dt.datetime
+    paths: TenantPaths,
+    event: str,
+    fields: dict[str, Any],
+    at: dt.datetime,
+    *,
+    durable: bool = True,
 ) -> AuditLine:
     """Append one complete line, chained to the line before by its sha256 (``prev``), fsynced.
 
@@ -311,7 +320,8 @@ def append_audit(
     ids, decisions, counts and reasons only, never an address. A torn last line (a crash
     mid-write) is left in place, not chained onto: the new line starts on a fresh line, chains to
     the last complete one and records the torn bytes' hash as ``torn_prev``, which
-    :func:`verify_audit` accepts.
+    :func:`verify_audit` accepts. ``durable=False`` leaves the fsync to the next durable line (an
+    fsync flushes the whole file), for lines that record no change of state.
     """
     clash = _AUDIT_KEYS & fields.keys()
     if clash:
@@ -346,7 +356,8 @@ def append_audit(
         while written < len(payload):  # a short write on a full disk: finish it or fail
             written += os.write(fd, payload[written:])
         _fault("audit:after-write")
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return line
@@ -383,7 +394,9 @@ def record_decision(
 ) -> None:
     """Write ``<date>_decision.json`` and ``.md`` atomically, then a ``DECISION`` audit line.
 
-    Under the tenant lock, so the audit chain is extended by one writer at a time.
+    Under the tenant lock, so the audit chain is extended by one writer at a time. Not fsynced: a
+    decision changes no state and the same inputs give it again (same ``decision_id``); the rename
+    keeps each file whole, and the rollout's fsync of the audit log flushes this line too.
     """
     if decision.tenant != paths.tenant:
         raise CanaryUsageError(
@@ -395,8 +408,8 @@ def record_decision(
         md_path = paths.check(paths.decision_md(decision.date))
         for target in (json_path, md_path):
             sweep_temps(target)
-        write_atomic(json_path, jsonfile.model_bytes(decision), label="decision")
-        write_atomic(md_path, markdown.encode(), label="decision-md")
+        write_atomic(json_path, jsonfile.model_bytes(decision), label="decision", durable=False)
+        write_atomic(md_path, markdown.encode(), label="decision-md", durable=False)
         append_audit(
             paths,
             "DECISION",
@@ -408,4 +421,5 @@ def record_decision(
                 "reasons": list(decision.reasons),
             },
             decision.created_at,
+            durable=False,
         )
