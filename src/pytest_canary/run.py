@@ -284,8 +284,10 @@ class CanaryRun:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Turn a custom gate's outcome into a verdict: assertion = its severity, else error."""
         report = yield
+        if isinstance(item, GateItem):  # first: the marker lookup walks the node chain
+            return report
         marker = item.get_closest_marker("canary_gate")
-        if marker is None or isinstance(item, GateItem):
+        if marker is None:
             return report
         if report.when == "call" or (report.when == "setup" and not report.passed):
             status = _custom_status(report, call, marker.kwargs.get("severity", "hold"))
@@ -338,6 +340,11 @@ class CanaryRun:
                 nodeid: exp.as_list() for nodeid, exp in self.ledger.expected.items()
             }
             return
+        if len(self.tenants) > report.TERMINAL_FULL_LIMIT and self.config.option.tbstyle == "auto":
+            # pytest builds its failures section in O(failures x items), minutes at 10,000
+            # tenants, and a gate's section only repeats its one line, which the short summary
+            # and JUnit (its reports are made by now) carry anyway: a large run leaves it out.
+            self.config.option.tbstyle = "no"
         if exitstatus not in (
             pytest.ExitCode.OK,
             pytest.ExitCode.TESTS_FAILED,
