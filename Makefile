@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_PATHS := src tests tools demo $(wildcard benchmarks)
 
-.PHONY: demo test lint fmt clean reliability
+.PHONY: demo test lint fmt clean bench reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 
 test: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
