@@ -21,6 +21,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
 )
 
 SCHEMA_VERSION = 1
@@ -105,7 +106,13 @@ class BlocklistEntry(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     reason: str
-    added_at: dt.datetime | None = None
+    # Without an offset the time is Berlin's (SPEC §3), which JSON Schema's date-time cannot say.
+    added_at: Annotated[
+        dt.datetime | None,
+        WithJsonSchema(
+            {"type": ["string", "null"], "description": "ISO-8601; no offset means Europe/Berlin"}
+        ),
+    ] = None
 
 
 class Blocklist(BaseModel):
