@@ -36,6 +36,15 @@ def expected_word(index: int) -> str:
     return _MIX.get(index % 20, ({}, {}, "GO"))[2]
 
 
+def add_kpis(root: Path, tenants: int, date: str) -> None:
+    """Every tenant's KPI file for ``date`` (the same figures on every date)."""
+    for index in range(tenants):
+        name = tenant_name(index)
+        kpi_over = _MIX.get(index % 20, ({}, {}, "GO"))[0]
+        kpis = {"tenant": name, "date": date, "retry_depth": 14, **_GO, **kpi_over}
+        (root / name / f"{date}.json").write_text(json.dumps(kpis))
+
+
 def make_root(folder: Path, tenants: int) -> Path:
     """A canary root of ``tenants`` tenants, each with a KPI file and a state file."""
     root = folder / "root"

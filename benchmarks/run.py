@@ -13,9 +13,9 @@ it waited for, such as xdist workers). All data is generated in a temporary fold
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -217,15 +217,29 @@ def bench_p2(tmp: Path, repeats: int) -> list[Row]:
 # --- P3: many tenants in one run --------------------------------------------------------------
 
 
-def _clear_outputs(root: Path) -> None:
-    """Remove the decision files and audit logs of an earlier run: every run is a fresh day."""
-    for tenant in root.iterdir():
-        shutil.rmtree(tenant / "canary", ignore_errors=True)
+class _Days:
+    """A new KPI date for every run on a root: each run decides a fresh day, as the daily job does.
+
+    Deleting the last run's files instead would time the disk (on a filesystem mounted with
+    ``discard`` every unlink waits for the device), and rewriting them would replace files.
+    """
+
+    def __init__(self, root: Path, tenants: int) -> None:
+        self.root, self.tenants, self.used = root, tenants, 0
+        self.last = generate.DATE
+
+    def next(self) -> str:
+        day = dt.date.fromisoformat(generate.DATE) + dt.timedelta(days=self.used)
+        self.used += 1
+        self.last = day.isoformat()
+        if self.used > 1:
+            generate.add_kpis(self.root, self.tenants, self.last)
+        return self.last
 
 
-def _count_decisions(root: Path) -> dict[str, int]:
+def _count_decisions(root: Path, date: str) -> dict[str, int]:
     words: dict[str, int] = {}
-    for path in root.glob(f"*/canary/{generate.DATE}_decision.json"):
+    for path in root.glob(f"*/canary/{date}_decision.json"):
         text = path.read_text()
         word = re.search(r'"decision": "([A-Z_0-9]+)"', text)
         key = word.group(1).split("_")[0] if word else "?"
@@ -233,9 +247,9 @@ def _count_decisions(root: Path) -> dict[str, int]:
     return words
 
 
-def _p3_ours(cmd: list[str], root: Path, log: Path, code: int) -> Sample:
-    _clear_outputs(root)
-    sample = run_once(cmd, root.parent, log)
+def _p3_ours(cmd: list[str], days: _Days, log: Path, code: int) -> Sample:
+    flag = "--date" if cmd[0] == CANARY else "--canary-date"
+    sample = run_once([*cmd, flag, days.next()], days.root.parent, log)
     _check(sample, {code}, f"P3 {' '.join(cmd[1:4])} (HOLD and BACKOUT tenants: exit {code})")
     return sample
 
@@ -262,14 +276,13 @@ def bench_p3(tmp: Path, repeats: int, sizes: list[int]) -> list[Row]:
             "all",
             "--canary-root",
             str(root),
-            "--canary-date",
-            generate.DATE,
         ]
+        days = _Days(root, size)
         log = tmp / f"p3-{size}.log"
-        ours = partial(_p3_ours, [*PYTEST, "-p", "canary", *args], root, log, 1)
+        ours = partial(_p3_ours, [*PYTEST, "-p", "canary", *args], days, log, 1)
         base = partial(_p3_base, PYTEST, floor)
         a, b = alternate(ours, base, repeats, warm_up=size < 1000)
-        counts = _count_decisions(root)
+        counts = _count_decisions(root, days.last)
         expected = {w: sum(generate.expected_word(i) == w for i in range(size)) for w in counts}
         if counts != expected or sum(counts.values()) != size:
             raise SystemExit(f"bench: P3 decisions {counts}, expected {expected}")
@@ -291,16 +304,16 @@ def bench_p3(tmp: Path, repeats: int, sizes: list[int]) -> list[Row]:
             )
         )
         xa, xb = alternate(
-            partial(_p3_ours, [*PYTEST, "-n", "2", "-p", "canary", *args], root, log, 1),
+            partial(_p3_ours, [*PYTEST, "-n", "2", "-p", "canary", *args], days, log, 1),
             partial(_p3_base, [*PYTEST, "-n", "2"], floor),
             max(1, repeats - 1),
             warm_up=False,
         )
         rows.append(ratio_row(f"P3 {size:,} tenants, -n 2 (vs floor -n 2)", xa, xb, 1.5))
         rows[-1].notes.append(f"P3 -n 2: peak RSS {max(s.rss_mb for s in xa):.0f} MB")
-        cli = [CANARY, "decide", "--tenant", "all", "--root", str(root), "--date", generate.DATE]
+        cli = [CANARY, "decide", "--tenant", "all", "--root", str(root)]
         ca, cb = alternate(
-            partial(_p3_ours, cli, root, log, 3), base, max(1, repeats - 1), warm_up=False
+            partial(_p3_ours, cli, days, log, 3), base, max(1, repeats - 1), warm_up=False
         )
         rows.append(ratio_row(f"P3 {size:,} tenants, canary decide", ca, cb, 1.5))
         rows[-1].notes.append(f"P3 CLI: peak RSS {max(s.rss_mb for s in ca):.0f} MB")
@@ -396,6 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="P3 tenant counts, e.g. 100,1000,10000")
     parser.add_argument("--p3-repeats", type=int, default=2, help="P3 runs per side (slow)")
     parser.add_argument("--events", type=int, default=5_000_000, help="P4 events")
+    parser.add_argument(
+        "--tmp",
+        default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
+        help="where the temporary data goes (default: /dev/shm, a RAM disk, when writable)",
+    )
     args = parser.parse_args(argv)
     only = {part.strip().upper() for part in args.only.split(",")}
     sizes = [
@@ -404,7 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = 500_000 if args.quick else args.events
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M %Z')}", flush=True)
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="canary-bench-") as name:
+    # In RAM by default: the data of 10,000 tenants is ~100,000 small files, and on a disk
+    # mounted with `discard` removing them afterwards takes longer than the benchmark.
+    with tempfile.TemporaryDirectory(prefix="canary-bench-", dir=args.tmp) as name:
         tmp = Path(name)
         for key, bench in (
             ("P1", lambda: bench_p1(tmp, args.repeats)),
@@ -414,7 +434,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             if key in only:
                 started = time.perf_counter()
-                rows.extend(bench())
+                new = bench()
+                rows.extend(new)
+                for row in new:  # as it goes, so a long run shows its figures early
+                    ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+                    print(
+                        f"  {row.figure}: {row.ours} vs {row.baseline} = {ratio}", file=sys.stderr
+                    )
                 print(
                     f"{key} done in {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
