@@ -361,7 +361,7 @@ def test_an_invalid_state_is_one_line_naming_the_file(
     assert "\n" not in reading.error
 
 
-@pytest.mark.parametrize("field", ["notices_sent", "error_rate", "dlq_depth", "custom_metric"])
+@pytest.mark.parametrize("field", ["notices_sent", "error_rate", "dlq_depth"])
 def test_an_integer_beyond_any_float_is_invalid_not_a_crash(tmp_path: Path, field: str) -> None:
     path = _kpi_file(tmp_path, json.dumps(kpis(**{field: 10**400})).encode())
 
@@ -369,3 +369,13 @@ def test_an_integer_beyond_any_float_is_invalid_not_a_crash(tmp_path: Path, fiel
 
     assert not reading.valid
     assert "must be a finite number" in reading.field_errors[field]
+
+
+def test_a_bad_extra_key_is_ignored_but_cannot_feed_a_gate(tmp_path: Path) -> None:
+    path = _kpi_file(tmp_path, json.dumps(kpis(custom_metric=10**400)).encode())
+
+    reading = read_kpis(path, "acme", DATE)
+
+    assert reading.valid  # other keys are allowed and ignored (SPEC §3)
+    assert "custom_metric" not in reading.values
+    assert "must be a finite number" in reading.unusable["custom_metric"]

@@ -77,7 +77,8 @@ def _valid_kpis(raw: dict[str, Any]) -> bool:
     """The SPEC's rules for a KPI file, written out independently of the reader."""
     if any(isinstance(v, float) and not math.isfinite(v) for v in raw.values()):
         return False  # written as NaN / Infinity, which JSON does not allow
-    if any(isinstance(v, int) and abs(v) > sys.float_info.max for v in raw.values()):
+    typed = {k: v for k, v in raw.items() if k in (*KPI_REQUIRED_FIELDS, "errors", "soft_bounces")}
+    if any(isinstance(v, int) and abs(v) > sys.float_info.max for v in typed.values()):
         return False  # a number no float can hold cannot be compared with a threshold
     if "errors" in raw and not _is_count(raw["errors"]):
         return False

@@ -115,6 +115,8 @@ def _field(case: Case, name: str) -> tuple[float | None, str | None]:
         return None, f"{case.kpis.path}: field {name}: {case.kpis.field_errors[name]}"
     if name == "hard_bounces":
         return hard_bounces(case), None
+    if name in case.kpis.unusable:
+        return None, f"{case.kpis.path}: field {name}: {case.kpis.unusable[name]}"
     if name not in case.kpis.values:
         return None, f"{case.kpis.path}: field {name} missing"
     return case.kpis.values[name], None

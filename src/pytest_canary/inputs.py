@@ -63,6 +63,7 @@ class KpiReading:
     sha256: str | None
     values: dict[str, float] = field(default_factory=dict)
     field_errors: dict[str, str] = field(default_factory=dict)
+    unusable: dict[str, str] = field(default_factory=dict)
     file_error: str | None = None
     contents: dict[str, Any] | None = None
     model: Kpis | None = None
@@ -135,6 +136,7 @@ def kpis_from_object(
         )
     values: dict[str, float] = {}
     errors: dict[str, str] = {}
+    unusable: dict[str, str] = {}
     for name, value in raw.items():
         adapter = _FIELD_TYPES.get(name)
         try:
@@ -143,7 +145,8 @@ def kpis_from_object(
             elif not isinstance(value, bool) and isinstance(value, int | float):
                 values[name] = _NUMBER.validate_python(value)
         except ValidationError as exc:
-            errors[name] = _first_error(exc)
+            # Other keys are ignored (SPEC §3): a bad one only fails a gate that uses it.
+            (errors if adapter is not None else unusable)[name] = _first_error(exc)
     for name in KPI_REQUIRED_FIELDS:
         if name not in raw:
             errors[name] = "missing (required)"
@@ -157,7 +160,7 @@ def kpis_from_object(
         except ValidationError as exc:  # an optional field (e.g. generated_at) is malformed
             first = exc.errors()[0]
             errors[".".join(str(part) for part in first["loc"]) or "(file)"] = str(first["msg"])
-    return KpiReading(where, True, sha, values, errors, contents=raw, model=model)
+    return KpiReading(where, True, sha, values, errors, unusable, contents=raw, model=model)
 
 
 def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
