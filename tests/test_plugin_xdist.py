@@ -181,24 +181,23 @@ def test_deselected_gates_under_xdist_hold(
 
 HOOKS = """
 import json
-import os
 from pathlib import Path
 
 CALLS = Path(__file__).parent / "calls.jsonl"
 
 
-def _note(**fields):
-    fields["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+def _note(config, **fields):
+    fields["where"] = "worker" if hasattr(config, "workerinput") else "controller"
     with CALLS.open("a") as f:
         f.write(json.dumps(fields) + "\\n")
 
 
 def pytest_canary_decision(decision, config):
-    _note(hook="decision", tenant=decision.tenant)
+    _note(config, hook="decision", tenant=decision.tenant)
 
 
 def pytest_canary_rollout(result, config):
-    _note(hook="rollout", tenant=result.tenant)
+    _note(config, hook="rollout", tenant=result.tenant)
 """
 
 
