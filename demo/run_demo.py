@@ -25,8 +25,8 @@ def main() -> int:
     shutil.copytree(HERE / "data", root)
     command = [
         sys.executable, "-m", "pytest", "-p", "canary", "-p", "no:cacheprovider",
-        "--canary-tenant", "all", "--canary-root", str(root), "--canary-date", DEMO_DATE,
-        "--canary-gates", str(REPO / "gates"), "--canary-rollout",
+        "--canary-tenant", "all", f"--canary-root={root}", f"--canary-date={DEMO_DATE}",
+        f"--canary-gates={REPO / 'gates'}", "--canary-rollout",
         "--junitxml", str(SCRATCH / "junit.xml"), "-rN",
     ]  # fmt: skip
     print("$", " ".join(command[2:]), flush=True)

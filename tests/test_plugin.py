@@ -258,6 +258,22 @@ def test_a_root_that_is_not_a_folder_is_a_usage_error(
     assert "is not a folder" in result.stderr.str()
 
 
+def test_a_root_written_as_two_words_that_moved_the_rootdir_is_refused(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    canary_root.tenant("acme")
+    before = canary_root.snapshot()
+    two_words = ["-p", "no:cacheprovider", "--canary-tenant", "acme", f"--canary-date={DATE}"]
+
+    refused = pytester.runpytest_subprocess(*two_words, "--canary-root", str(canary_root.path))
+    accepted = pytester.runpytest_subprocess(*two_words, f"--canary-root={canary_root.path}")
+
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"write --canary-root={canary_root.path}" in refused.stderr.str()
+    assert accepted.ret == pytest.ExitCode.OK
+    assert len(canary_root.snapshot()) > len(before)  # only the accepted run wrote its decision
+
+
 # --- terminal summary, JUnit, GitHub ----------------------------------------------------------
 
 

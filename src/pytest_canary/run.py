@@ -150,6 +150,7 @@ class CanaryRun:
 
     @classmethod
     def start(cls, config: pytest.Config) -> CanaryRun:
+        _refuse_path_taken_for_rootdir(config)
         environ = os.environ
         cwd = config.invocation_params.dir
         rootdir = config.rootpath
@@ -450,6 +451,36 @@ def _relative(path: Path, rootdir: Path) -> str:
         return path.resolve().relative_to(rootdir.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _refuse_path_taken_for_rootdir(config: pytest.Config) -> None:
+    """Refuse a run whose rootdir pytest took from a ``--canary-root PATH`` written as two words.
+
+    pytest picks its rootdir and ini file before plugin options are known, so the value of
+    ``--canary-root /elsewhere`` looks like a test path: the project's ini file, its ``gates/``
+    and its cache would silently be chosen from there. ``--canary-root=/elsewhere`` is read right.
+    Without that path the rootdir would be the working directory or hold the ini file above it.
+    """
+    args = list(config.invocation_params.args)
+    if any(a.startswith(("--rootdir", "-c", "--config-file", "--inifile")) for a in args):
+        return  # chosen explicitly: nothing was guessed from our paths
+    cwd = config.invocation_params.dir.resolve()
+    inipath = config.inipath
+    if inipath is None:
+        guessed = config.rootpath.resolve() != cwd
+    else:
+        folder = inipath.resolve().parent
+        guessed = folder != cwd and folder not in cwd.parents
+    if not guessed:
+        return
+    for flag in ("--canary-root", "--canary-gates"):
+        if flag in args and args.index(flag) + 1 < len(args):
+            value = args[args.index(flag) + 1]
+            if (cwd / value).exists():
+                raise CanaryUsageError(
+                    f"{flag} {value}: pytest took this path for a test path when it chose its"
+                    f" rootdir ({config.rootpath}); write {flag}={value}"
+                )
 
 
 def _builtin_dir() -> Path:
