@@ -403,6 +403,11 @@ def test_validate_accepts_good_files_and_names_bad_ones(canary_root: CanaryRoot)
     assert bad_state.returncode == 1
     assert "kill_switch" in bad_state.stdout
 
+    canary_root.tenant("delta", state={"quota": 33})  # valid JSON, but not one of the steps
+    off_steps = canary(canary_root, "validate", str(canary_root.state_file("delta")))
+    assert off_steps.returncode == 1
+    assert "quota 33 is not one of the steps 10, 25, 50, 100" in off_steps.stdout
+
 
 def test_validate_checks_gate_files(tmp_path: Path) -> None:
     gates = tmp_path / "gates"

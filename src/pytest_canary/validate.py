@@ -15,14 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from pytest_canary import jsonfile
 from pytest_canary.errors import CanaryUsageError
-from pytest_canary.gates import GateConfig
-from pytest_canary.inputs import kpis_from_object, summarise_blocklist
-from pytest_canary.models import SCHEMA_MODELS, Decision, OperateState, RolloutLog
+from pytest_canary.gates import GateConfig, gate_files
+from pytest_canary.inputs import kpis_from_object, read_state, summarise_blocklist
+from pytest_canary.models import SCHEMA_MODELS, Decision, RolloutLog
 
 _KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
-_MODEL_FILES: dict[str, type[BaseModel]] = {
-    "operate_state.json": OperateState,
-}
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
     "_decision.json": Decision,
     "_rollout_log.json": RolloutLog,
@@ -56,6 +53,14 @@ def _check_kpis(path: Path, where: str) -> str | None:
     return problems[0] if problems else None
 
 
+def _check_state(path: Path, where: str) -> str | None:
+    """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
+    gates = Path("gates")
+    steps = GateConfig.load(gate_files(gates) if gates.is_dir() else []).for_tenant(None, {}).steps
+    reading = read_state(path, path.parent.parent.name, steps)
+    return reading.error
+
+
 def _check_blocklist(path: Path, where: str) -> str | None:
     import datetime as dt
 
@@ -75,8 +80,8 @@ def _check_gates(path: Path, where: str) -> str | None:
 def checker_for(path: Path) -> Callable[[Path, str], str | None] | None:
     """How to check a file, judged by its name; ``None`` for files that are not ours."""
     name = path.name
-    if name in _MODEL_FILES:
-        return _check_model(_MODEL_FILES[name])
+    if name == "operate_state.json":
+        return _check_state
     for suffix, model in _SUFFIX_MODELS.items():
         if name.endswith(suffix):
             return _check_model(model)
