@@ -60,7 +60,9 @@ class Row:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
     env = {k: v for k, v in env.items() if not k.startswith("CANARY_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Bytecode caching stays on, as for any user: without it pytest rewrites the asserts of every
+    # plugin module (pytest_canary's included) again on every run, a cost no installed copy pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
