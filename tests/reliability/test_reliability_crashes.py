@@ -244,6 +244,11 @@ _VIOLATIONS = (
 def _rows(tally: Counter[str], what: str) -> list[tuple[str, int | float, str]]:
     rows: list[tuple[str, int | float, str]] = [
         (what, tally["kills"] + tally["finished before the kill"], ""),
+        (
+            "  calibration rounds (not killed, not counted here)",
+            tally["calibration rounds (not killed)"],
+            "",
+        ),
         ("  killed mid-run (SIGKILL)", tally["kills"], ""),
         ("  finished before the kill came", tally["finished before the kill"], ""),
         (
