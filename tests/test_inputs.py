@@ -379,3 +379,18 @@ def test_a_bad_extra_key_is_ignored_but_cannot_feed_a_gate(tmp_path: Path) -> No
     assert reading.valid  # other keys are allowed and ignored (SPEC §3)
     assert "custom_metric" not in reading.values
     assert "must be a finite number" in reading.unusable["custom_metric"]
+
+
+def test_a_blocklist_reason_outside_the_contract_is_counted_but_never_named(tmp_path: Path) -> None:
+    entries = [
+        {"reason": "jane.doe@example.org", "added_at": "2024-05-02T08:00:00+02:00"},
+        {"reason": "complaint", "added_at": "2024-05-02T08:00:00+02:00"},
+    ]
+    path = tmp_path / "blocklist.json"
+    path.write_text(json.dumps({"entries": entries}))
+
+    reading = read_blocklist(path, DATE)
+
+    assert reading.summary is not None
+    assert reading.summary.by_reason == {"other": 1, "complaint": 1}
+    assert "example.org" not in reading.summary.model_dump_json()

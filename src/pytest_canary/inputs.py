@@ -46,6 +46,7 @@ _FIELD_TYPES: dict[str, TypeAdapter[Any]] = {
     "soft_bounces": TypeAdapter(Count),
 }
 _NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+BLOCKLIST_REASONS = frozenset({"hard_bounce", "complaint", "manual"})
 
 
 def display_path(path: Path) -> str:
@@ -199,7 +200,9 @@ def summarise_blocklist(raw: Any, where: str, date: dt.date) -> BlocklistSummary
         reason = item.get("reason")
         if not isinstance(reason, str):
             raise InvalidInput(f"{where}: entry {index}: reason must be a string")
-        by_reason[reason] = by_reason.get(reason, 0) + 1
+        # Only the contract's reasons are named: free text could be an address (never passed on).
+        named = reason if reason in BLOCKLIST_REASONS else "other"
+        by_reason[named] = by_reason.get(named, 0) + 1
         if reason != "hard_bounce":
             continue  # other reasons are not counted, so their timestamps are not judged
         added = item.get("added_at")
