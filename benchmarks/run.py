@@ -142,7 +142,7 @@ def bench_p1(tmp: Path, repeats: int) -> list[Row]:
     tenant = generate.tenant_name(0)
     ours_cmd = [
         *PYTEST, "-p", "canary", "--canary-tenant", tenant,
-        "--canary-root", str(root), "--canary-date", generate.DATE,
+        f"--canary-root={root}", "--canary-date", generate.DATE,
     ]  # fmt: skip
 
     def ours() -> Sample:
@@ -276,8 +276,7 @@ def bench_p3(tmp: Path, repeats: int, sizes: list[int]) -> list[Row]:
         args = [
             "--canary-tenant",
             "all",
-            "--canary-root",
-            str(root),
+            f"--canary-root={root}",
         ]
         days = _Days(root, size)
         log = tmp / f"p3-{size}.log"
