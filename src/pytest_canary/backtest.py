@@ -29,8 +29,6 @@ CUSTOM_GATES_NOTE = (
     "Custom gates (pytest functions) are not run by the backtest: each day keeps the verdicts"
     " they recorded then."
 )
-_KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
-_DECISION = re.compile(r"^(\d{4}-\d{2}-\d{2})_decision\.json$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NO_TRACE = "0" * 32
 
@@ -50,20 +48,7 @@ class DayResult:
 
 
 def _dates(folder: Path, pattern: re.Pattern[str], since: dt.date, until: dt.date) -> set[dt.date]:
-    found: set[dt.date] = set()
-    if not folder.is_dir():
-        return found
-    for path in folder.iterdir():
-        match = pattern.match(path.name)
-        if match is None:
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(1))
-        except ValueError:
-            continue
-        if since <= day <= until:
-            found.add(day)
-    return found
+    return {day for day in store.dated_files(folder, pattern) if since <= day <= until}
 
 
 def _base_state(tenant: str, recorded: Decision) -> StateReading:
@@ -121,7 +106,9 @@ def backtest_tenant(
     """Every KPI (or decision) date of one tenant in ``[since, until]``, decided again."""
     tenant = paths.tenant
     gates = config.for_tenant(tenant, environ)
-    days = _dates(paths.dir, _KPI, since, until) | _dates(paths.canary_dir, _DECISION, since, until)
+    days = _dates(paths.dir, store.KPI_FILE, since, until) | _dates(
+        paths.canary_dir, store.DECISION_FILE, since, until
+    )
     current_state: StateReading | None = None
     results = []
     for day in sorted(days):

@@ -21,7 +21,6 @@ audit log keeps every run).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -33,9 +32,11 @@ from pytest_canary.errors import RolloutRefused
 from pytest_canary.models import Decision, HistoryEntry, OperateState, QuotaState, RolloutLog
 from pytest_canary.report import rollout_markdown
 from pytest_canary.store import (
+    DECISION_FILE,
     DEFAULT_LOCK_TIMEOUT,
     TenantPaths,
     append_audit,
+    dated_files,
     read_audit,
     read_state,
     state_lock,
@@ -55,8 +56,6 @@ DEFAULT_MAX_AGE = dt.timedelta(hours=26)
 """A decision older than this (after its ``created_at``) is refused: decide again."""
 DEFAULT_STEPS = (10, 25, 50, 100)
 
-_DECISION_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})_decision\.json$")
-
 
 # --- finding and reading a decision -----------------------------------------------------------
 
@@ -68,21 +67,12 @@ def newest_decision_file(paths: TenantPaths) -> Path:
     there is just nothing to roll out until ``canary decide`` has run.
     """
     folder = paths.check(paths.canary_dir)
-    dated: list[tuple[dt.date, Path]] = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            match = _DECISION_FILE.match(path.name)
-            if match is None:
-                continue
-            try:
-                dated.append((dt.date.fromisoformat(match.group(1)), path))
-            except ValueError:  # 2024-13-45_decision.json is not one of ours
-                continue
+    dated = dated_files(folder, DECISION_FILE)
     if not dated:
         raise RolloutRefused(
             f"{paths.tenant}: no <YYYY-MM-DD>_decision.json in {folder}; run `canary decide` first"
         )
-    return paths.check(max(dated)[1])
+    return paths.check(dated[max(dated)])
 
 
 def load_decision(path: Path) -> Decision:

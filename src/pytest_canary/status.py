@@ -9,7 +9,6 @@ warning: the KPI engine has stopped delivering, and every decision since has hel
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,8 +19,6 @@ from pytest_canary.settings import BERLIN
 
 STALE_AFTER_DAYS = 1
 """A newest KPI file older than this many days (before today) is a warning."""
-
-_KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 
 
 @dataclass
@@ -46,18 +43,7 @@ class TenantStatus:
 
 
 def newest_kpi_date(paths: store.TenantPaths) -> dt.date | None:
-    newest = None
-    for path in paths.dir.iterdir():
-        match = _KPI.match(path.name)
-        if match is None:
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(1))
-        except ValueError:
-            continue
-        if newest is None or day > newest:
-            newest = day
-    return newest
+    return max(store.dated_files(paths.dir, store.KPI_FILE), default=None)
 
 
 def tenant_status(paths: store.TenantPaths, today: dt.date, first_step: int) -> TenantStatus:

@@ -39,6 +39,7 @@ __all__ = [
     "TenantPaths",
     "append_audit",
     "contained",
+    "dated_files",
     "list_tenants",
     "read_audit",
     "read_state",
@@ -50,6 +51,28 @@ __all__ = [
     "write_atomic",
 ]
 _AUDIT_KEYS = frozenset({"seq", "at", "event", "tenant", "prev"})
+KPI_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+DECISION_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})_decision\.json$")
+
+
+def dated_files(folder: Path, pattern: re.Pattern[str]) -> dict[dt.date, Path]:
+    """Files in ``folder`` named by a date (``pattern``'s first group), keyed by that date.
+
+    A name that is not a real day (``2024-13-45.json``) is not one of ours and is left out; so is
+    everything in a folder that does not exist yet.
+    """
+    found: dict[dt.date, Path] = {}
+    if not folder.is_dir():
+        return found
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match is None:
+            continue
+        try:
+            found[dt.date.fromisoformat(match.group(1))] = path
+        except ValueError:
+            continue
+    return found
 
 
 def _fault(step: str, path: Path | None = None) -> None:
