@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -233,6 +233,11 @@ class CanaryRun:
             self._results[tenant] = results
         return results[gate]
 
+    def _shadow(self, tenant: str, gate: str) -> bool:
+        """Whether a built-in item is a shadow gate, from the gate set: no input is read."""
+        spec = self.gates.for_tenant(tenant, os.environ).get(gate)
+        return spec is not None and spec.shadow  # inputs and kill_switch are never shadows
+
     def _gate_names(self, tenant: str) -> list[str]:
         specs = self.gates.for_tenant(tenant, os.environ).gates
         return ["inputs", "kill_switch", *(spec.name for spec in specs)]
@@ -274,7 +279,7 @@ class CanaryRun:
             report=pytest.CollectReport(self.gates_id, "passed", None, list(builtins))
         )
         for item in items:
-            expected = _expected(item)
+            expected = _expected(item, self._shadow)
             if expected is not None:
                 self.ledger.expect(item.nodeid, expected)
         return (yield)
@@ -356,6 +361,10 @@ class CanaryRun:
             return  # listing the gates judges nothing: no decision, no file
         for tenant in self.tenants:
             self._finish_tenant(tenant)
+            # Decided: its inputs and verdicts are not read again, and 10,000 tenants' worth of
+            # them would otherwise stay in memory until the run ends.
+            self._cases.pop(tenant, None)
+            self._results.pop(tenant, None)
         writer = getattr(self.config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
         if writer is not None and writer.width_of_current_line:
             writer.line()  # after the progress dots: a workflow command must start its line
@@ -496,9 +505,9 @@ def _select_tenants(given: list[str], root: Path) -> list[str]:
     return list(dict.fromkeys(store.validate_tenant_id(t) for t in given))
 
 
-def _expected(item: pytest.Item) -> Expected | None:
+def _expected(item: pytest.Item, shadow_of: Callable[[str, str], bool]) -> Expected | None:
     if isinstance(item, GateItem):
-        shadow = item._lookup(item.tenant, item.name).shadow
+        shadow = shadow_of(item.tenant, item.name)
         kind = "threshold" if item.name not in ("inputs", "kill_switch") else item.name
         return Expected(item.tenant, item.name, kind, shadow)
     marker = item.get_closest_marker("canary_gate")
