@@ -1,13 +1,14 @@
 """``make bench``: pytest-canary against the floor it stands on, as ratios of side-by-side runs.
 
-Every figure is the ratio of two commands run alternately in this one invocation (a, b, a, b, ...)
-and compared by their medians, so the drift of a shared machine hits both sides alike. Wall time is
-what a person waits for; each run's peak RSS comes from ``os.wait4`` (the process and the children
-it waited for, such as xdist workers). All data is generated in a temporary folder.
+Every figure is the ratio of two commands run alternately in this one invocation (a b, b a, ...)
+and compared by their medians, so the drift of a shared machine hits both sides alike. The ratio is
+of CPU time (user + system, with the children waited for, from ``os.wait4``); the wall-time ratio
+is printed as a note. Peak RSS comes from the same ``os.wait4``. All data is generated in a
+temporary folder (in /dev/shm when writable). How to read the figures: docs/performance.md.
 
     .venv/bin/python benchmarks/run.py            # everything (P3 at 10,000 tenants takes minutes)
     .venv/bin/python benchmarks/run.py --only P1,P2 --repeats 7
-    .venv/bin/python benchmarks/run.py --quick    # P3 at 1,000 tenants, fewer repeats
+    .venv/bin/python benchmarks/run.py --quick    # P3 up to 1,000 tenants, P4 at 500 k events
 """
 
 from __future__ import annotations
