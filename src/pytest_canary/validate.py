@@ -56,8 +56,11 @@ def _check_kpis(path: Path, where: str) -> str | None:
 def _check_state(path: Path, where: str) -> str | None:
     """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
     gates = Path("gates")
-    steps = GateConfig.load(gate_files(gates) if gates.is_dir() else []).for_tenant(None, {}).steps
-    reading = read_state(path, path.parent.parent.name, steps)
+    try:
+        config = GateConfig.load(gate_files(gates) if gates.is_dir() else [])
+    except CanaryUsageError:
+        config = GateConfig.load([])  # a broken gate file is reported as such, not per state file
+    reading = read_state(path, path.parent.parent.name, config.for_tenant(None, {}).steps)
     return reading.error
 
 
