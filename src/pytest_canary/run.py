@@ -365,9 +365,9 @@ class CanaryRun:
             # them would otherwise stay in memory until the run ends.
             self._cases.pop(tenant, None)
             self._results.pop(tenant, None)
-        writer = getattr(self.config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
-        if writer is not None and writer.width_of_current_line:
-            writer.line()  # after the progress dots: a workflow command must start its line
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()  # after the progress dots: a workflow command starts a line
         github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
         others_failed = exitstatus == pytest.ExitCode.TESTS_FAILED and self._other_failures(session)
