@@ -12,6 +12,9 @@ from pytest_canary.models import GateResult
 from pytest_canary.report import failure_line
 
 GateLookup = Callable[[str, str], GateResult]
+# The user properties that carry a gate's verdict from the item (or an xdist worker) to the run.
+STATUS_KEY = "canary_status"
+MESSAGE_KEY = "canary_message"
 
 
 class GateFailure(Exception):
@@ -44,7 +47,7 @@ class GateItem(pytest.Item):
 
     def runtest(self) -> None:
         result = self._lookup(self.tenant, self.name)
-        self.user_properties.append(("canary_status", result.status))
+        self.user_properties.append((STATUS_KEY, result.status))
         if result.status == "pass":
             return
         if result.shadow:

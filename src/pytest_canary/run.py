@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -24,89 +23,20 @@ from pytest_canary.gates import GateConfig, gate_files
 from pytest_canary.inputs import kpis_from_object, read_blocklist, read_kpis, read_state
 from pytest_canary.items import GateItem, build_items
 from pytest_canary.jsonfile import canonical_json, sha256_hex
-from pytest_canary.models import Decision, GateResult, GateStatus, RolloutLog
-from pytest_canary.settings import BERLIN, now_berlin, parse_date, resolve_root, trace_id
+from pytest_canary.ledger import (
+    MESSAGE_KEY,
+    STATUS_KEY,
+    Expected,
+    Ledger,
+    custom_status,
+    expected_of,
+)
+from pytest_canary.models import Decision, GateResult, RolloutLog
+from pytest_canary.settings import now_berlin, parse_date, resolve_root, trace_id
 
 MAX_DECISION_AGE = dt.timedelta(hours=26)
 LOCK_TIMEOUT = 30.0
-_STATUS_KEY = "canary_status"
-_MESSAGE_KEY = "canary_message"
 _VALID_SEVERITIES = ("hold", "backout")
-
-
-@dataclass(frozen=True)
-class Expected:
-    """A gate item a worker collected: which tenant and gate it judges, and how it counts."""
-
-    tenant: str
-    gate: str
-    kind: str
-    shadow: bool = False
-
-    def as_list(self) -> list[Any]:
-        return [self.tenant, self.gate, self.kind, self.shadow]
-
-
-@dataclass
-class Ledger:
-    """What should have reported, and what did: the controller's view of the run."""
-
-    expected: dict[str, Expected] = field(default_factory=dict)
-    statuses: dict[str, tuple[GateStatus, str]] = field(default_factory=dict)
-    # node ids by tenant, so a tenant's lookups cost its own gates, not every tenant's (O(n²))
-    _by_tenant: dict[str, list[str]] = field(default_factory=dict, repr=False)
-
-    def expect(self, nodeid: str, exp: Expected, *, replace: bool = True) -> None:
-        """Remember a gate that should report; ``replace=False`` keeps one already known."""
-        old = self.expected.get(nodeid)
-        if old is not None and not replace:
-            return
-        if old is None or old.tenant != exp.tenant:
-            if old is not None:
-                self._by_tenant[old.tenant].remove(nodeid)
-            self._by_tenant.setdefault(exp.tenant, []).append(nodeid)
-        self.expected[nodeid] = exp
-
-    def of_tenant(self, tenant: str) -> list[tuple[str, Expected]]:
-        """The tenant's expected gates as ``(nodeid, Expected)``, in the order they were met."""
-        return [(nodeid, self.expected[nodeid]) for nodeid in self._by_tenant.get(tenant, ())]
-
-    def record(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        status = cast("GateStatus | None", props.get(_STATUS_KEY))
-        if report.when == "teardown" and report.failed:
-            status = "error"
-        if status is None and report.failed:
-            status = "error"
-        if status is not None:
-            self.statuses[report.nodeid] = (status, str(props.get(_MESSAGE_KEY, "")))
-
-    def custom_results(self, tenant: str) -> tuple[list[GateResult], list[str]]:
-        """The tenant's custom gate verdicts, and the names of every gate that did not report."""
-        results, missing = [], []
-        for nodeid, exp in self.of_tenant(tenant):
-            reported = self.statuses.get(nodeid)
-            if reported is None:
-                missing.append(exp.gate)
-            elif exp.kind == "custom":
-                results.append(_custom_result(exp, nodeid, *reported))
-        return results, missing
-
-
-def _custom_result(exp: Expected, nodeid: str, status: GateStatus, message: str) -> GateResult:
-    return GateResult(
-        name=exp.gate,
-        label=exp.gate,
-        kind="custom",
-        metric="custom",
-        value=None,
-        op="==",
-        threshold=None,
-        status=status,
-        message=message or f"{exp.gate}: {status}",
-        source=nodeid,
-        shadow=exp.shadow,
-    )
 
 
 class CanaryRun:
@@ -279,7 +209,7 @@ class CanaryRun:
             report=pytest.CollectReport(self.gates_id, "passed", None, list(builtins))
         )
         for item in items:
-            expected = _expected(item, self._shadow)
+            expected = expected_of(item, self._shadow)
             if expected is not None:
                 self.ledger.expect(item.nodeid, expected)
         return (yield)
@@ -296,7 +226,7 @@ class CanaryRun:
         if marker is None:
             return report
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            status = _custom_status(report, call, marker.kwargs.get("severity", "hold"))
+            status = custom_status(report, call, marker.kwargs.get("severity", "hold"))
             line = ""
             if report.failed:
                 word = "BACKOUT" if status == "backout" else "HOLD"
@@ -312,8 +242,8 @@ class CanaryRun:
                     report.wasxfail = f"SHADOW (not counted) {line}"
                 else:
                     report.longrepr = f"{line}\n\n{report.longrepr}"
-            report.user_properties.append((_STATUS_KEY, status))
-            report.user_properties.append((_MESSAGE_KEY, line))
+            report.user_properties.append((STATUS_KEY, status))
+            report.user_properties.append((MESSAGE_KEY, line))
         return report
 
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
@@ -503,40 +433,3 @@ def _select_tenants(given: list[str], root: Path) -> list[str]:
             raise CanaryUsageError(f"--canary-tenant all: no tenant folders under {root}")
         return tenants
     return list(dict.fromkeys(store.validate_tenant_id(t) for t in given))
-
-
-def _expected(item: pytest.Item, shadow_of: Callable[[str, str], bool]) -> Expected | None:
-    if isinstance(item, GateItem):
-        shadow = shadow_of(item.tenant, item.name)
-        kind = "threshold" if item.name not in ("inputs", "kill_switch") else item.name
-        return Expected(item.tenant, item.name, kind, shadow)
-    marker = item.get_closest_marker("canary_gate")
-    callspec = getattr(item, "callspec", None)
-    if marker is None or callspec is None:
-        return None
-    name = getattr(item, "originalname", item.name)
-    return Expected(
-        str(callspec.params["canary_tenant"]),
-        name,
-        "custom",
-        bool(marker.kwargs.get("shadow", False)),
-    )
-
-
-def _custom_status(
-    report: pytest.TestReport, call: pytest.CallInfo[None], severity: str
-) -> GateStatus:
-    if report.passed:
-        return "pass"
-    if report.skipped:
-        return "skipped"
-    if (
-        report.when == "call"
-        and call.excinfo is not None
-        and call.excinfo.errisinstance(AssertionError)
-    ):
-        return "backout" if severity == "backout" else "hold"
-    return "error"
-
-
-_ = BERLIN
