@@ -8,6 +8,7 @@ in this interpreter's environment, whose ``bin`` comes first on ``PATH``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -528,8 +530,36 @@ def test_the_pr_check_fails_on_a_broken_gate_file(rehearsal: Rehearsal) -> None:
     assert "::error title=canary::pytest exited" in done.stdout
 
 
+def test_the_pr_backtest_shows_the_days_the_prs_gates_would_change(rehearsal: Rehearsal) -> None:
+    work = rehearsal.tmp / "pr"
+    today = dt.datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()  # the step's window
+    tenant = work / ROOT / "beta"
+    tenant.mkdir(parents=True)
+    kpis = {"notices_sent": 900, "error_rate": 0.031, "hard_bounces": 2, "dlq_depth": 0}
+    (tenant / f"{today}.json").write_text(json.dumps({**kpis, "retry_depth": 0}))
+    shutil.copytree(REPO / "gates", work / "gates")
+    canary = [sys.executable, "-m", "pytest_canary.cli"]
+    decided = subprocess.run(
+        [*canary, "decide", "--tenant", "beta", f"--root={work / ROOT}", f"--date={today}"],
+        cwd=work, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert decided.returncode == 1, decided.stdout + decided.stderr  # HOLD on the error rate
+    gate_file = work / "gates" / "mahnwesen.toml"
+    gate_file.write_text(gate_file.read_text().replace("max = 0.02", "max = 0.04"))
+    summary = rehearsal.tmp / "pr-summary.md"
+
+    done = rehearsal.step(
+        "gates", "backtest", work, {"GITHUB_STEP_SUMMARY": str(summary)}, PR_WORKFLOW
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = summary.read_text(encoding="utf-8")
+    assert f"| beta | {today} | HOLD | GO_25 |" in text
+    assert "error_rate 0.031: hold → pass" in text
+
+
 def test_every_shell_step_of_the_pr_workflow_is_rehearsed() -> None:
-    rehearsed = {"gates": {"validate", "dry-run"}, "required": {"result"}}
+    rehearsed = {"gates": {"validate", "dry-run", "backtest"}, "required": {"result"}}
     for name, job in _workflow(PR_WORKFLOW)["jobs"].items():
         for step in job["steps"]:
             if "run" in step:
