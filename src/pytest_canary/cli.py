@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import sys
@@ -293,10 +292,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True)
 
 
 if __name__ == "__main__":
