@@ -287,8 +287,6 @@ def _reasons(case: Case, base: Base, counted: Iterable[GateResult]) -> list[str]
         if gate.status in ("backout", "hold", "error") and gate.kind != "inputs":
             reasons.append(f"{VERDICT_WORD[gate.status]}: {gate.message} ({gate.source})")
     reasons.extend(f"input invalid: {problem}" for problem in input_problems(case))
-    if not case.kpis.present:
-        pass  # already named by input_problems
     if case.state.valid and not case.state.present:
         reasons.append(
             f"no state file yet ({case.state.path}): starting at {case.gates.steps[0]} %"
