@@ -101,3 +101,25 @@ def run(
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     return done
+
+
+def run_inner(
+    pytester: Any,
+    root: CanaryRoot,
+    *args: str,
+    tenants: tuple[str, ...] = ("acme",),
+    subprocess: bool = False,
+) -> Any:
+    """Run an inner pytest (``pytester``) on ``root`` for ``tenants`` on DATE, ``args`` appended.
+
+    Path options go as ``--opt=value``: a separate value that is an existing path would move the
+    inner run's rootdir. No run may show a traceback or an internal error.
+    """
+    argv = ["-p", "no:cacheprovider", f"--canary-root={root.path}", f"--canary-date={DATE}"]
+    for tenant in tenants:
+        argv += ["--canary-tenant", tenant]
+    argv += list(args)
+    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output
+    return result

@@ -19,7 +19,7 @@ import pytest
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
 import pytest_canary.rollout
 import pytest_canary.run  # noqa: F401
-from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot
+from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot, run_inner
 
 BUILTIN = "pytest_canary/mahnwesen.toml"
 GATES = ("inputs", "kill_switch", "error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth")
@@ -34,15 +34,7 @@ def canary(
     subprocess: bool = False,
 ) -> pytest.RunResult:
     """Run the inner pytest on ``root`` for ``tenants`` on DATE, with ``args`` appended."""
-    # "--opt=value": a separate value that is an existing path would move the inner rootdir.
-    argv = ["-p", "no:cacheprovider", f"--canary-root={root.path}", f"--canary-date={DATE}"]
-    for tenant in tenants:
-        argv += ["--canary-tenant", tenant]
-    argv += list(args)
-    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output and "INTERNALERROR" not in output, output
-    return result
+    return run_inner(pytester, root, *args, tenants=tenants, subprocess=subprocess)
 
 
 def copy_gate_file(pytester: pytest.Pytester, extra: str = "") -> Path:

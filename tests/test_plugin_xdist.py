@@ -16,7 +16,7 @@ import pytest
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
 import pytest_canary.rollout
 import pytest_canary.run  # noqa: F401
-from _plugin_fixtures import DATE, TRACE, CanaryRoot
+from _plugin_fixtures import DATE, TRACE, CanaryRoot, run_inner
 
 XDIST = ("-p", "xdist", "-n", "2")
 
@@ -28,14 +28,7 @@ def canary(
     tenants: tuple[str, ...] = ("acme", "beta"),
     subprocess: bool = True,
 ) -> pytest.RunResult:
-    argv = ["-p", "no:cacheprovider", f"--canary-root={root.path}", f"--canary-date={DATE}"]
-    for tenant in tenants:
-        argv += ["--canary-tenant", tenant]
-    argv += list(args)
-    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output and "INTERNALERROR" not in output, output
-    return result
+    return run_inner(pytester, root, *args, tenants=tenants, subprocess=subprocess)
 
 
 def two_tenants(root: CanaryRoot) -> None:
