@@ -156,6 +156,15 @@ def test_no_earlier_kpi_file_can_break_the_decision(canary_root: CanaryRoot) -> 
     assert "inf" not in markdown and "nan" not in markdown
 
 
+def test_an_earlier_file_is_read_as_strictly_as_the_decision_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "2026-11-25.json"
+    path.write_text('{"error_rate": 0.5, "error_rate": 0.01}')  # which one would be judged?
+    assert read_kpi_values(path, "acme", _day(1)) is None
+    path.write_text('{"error_rate": 1.5, "dlq_depth": 3, "custom": 2.5}')  # a rate above 1
+    assert read_kpi_values(path, "acme", _day(1)) == {"dlq_depth": 3.0, "custom": 2.5}
+    assert read_kpi_values(tmp_path / "2026-11-24.json", "acme", _day(2)) is None
+
+
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.one_of(st.binary(max_size=64), _JSON.map(lambda v: json.dumps(v).encode())))
 def test_reading_any_earlier_file_never_raises(tmp_path: Path, content: bytes) -> None:

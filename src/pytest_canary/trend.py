@@ -11,12 +11,13 @@ never judged here: the decision already says what was wrong with that day.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
+from pytest_canary import jsonfile
+from pytest_canary.inputs import kpis_from_object
 from pytest_canary.models import Decision
 
 TREND_DAYS = 14
@@ -83,23 +84,17 @@ def _chart(name: str, points: list[tuple[dt.date, float]], threshold: float) -> 
 
 
 def read_kpi_values(path: Path, tenant: str, day: dt.date) -> dict[str, float] | None:
-    """The numeric fields of one KPI file, or ``None`` when it is missing, unreadable or foreign."""
+    """The KPI fields of one file as the decision reads them, or ``None`` when it is missing,
+    unreadable or another tenant's or day's (the same strict parser and field checks)."""
+    where = str(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_KPI_BYTES + 1)
-    except OSError:
+        raw = jsonfile.parse_json(jsonfile.read_bytes(path, where, _MAX_KPI_BYTES), where)
+    except jsonfile.InvalidInput:
         return None
-    if len(data) > _MAX_KPI_BYTES:
+    reading = kpis_from_object(raw, where, tenant, day, None)
+    if reading.file_error is not None:
         return None
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
-        return None
-    if not isinstance(raw, dict):
-        return None
-    if raw.get("tenant", tenant) != tenant or raw.get("date", day.isoformat()) != day.isoformat():
-        return None  # another tenant's or another day's file: not this history
-    return {key: float(value) for key, value in raw.items() if _finite(value)}
+    return {name: float(value) for name, value in reading.values.items()}  # counts are ints
 
 
 def gate_value(metric: str, values: dict[str, float]) -> float | None:
