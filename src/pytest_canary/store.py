@@ -357,9 +357,9 @@ def append_audit(
         data = b""
     lines, torn = split_audit(data)
     last = lines[-1] if lines else None
-    seqs = [parsed["seq"] for raw in reversed(lines) if (parsed := parse_line(raw))]
+    last_seq = next((parsed["seq"] for raw in reversed(lines) if (parsed := parse_line(raw))), 0)
     record: dict[str, Any] = {
-        "seq": (seqs[0] if seqs else 0) + 1,
+        "seq": last_seq + 1,
         "at": at.isoformat(),
         "event": event,
         "tenant": paths.tenant,
