@@ -105,6 +105,17 @@ def test_a_selected_tenant_collects_the_gates_only_not_the_projects_tests(
     assert result.ret == 0
 
 
+@pytest.mark.parametrize(("body", "code"), [("pass", 0), ("raise AssertionError('x')", 1)])
+def test_a_test_named_beside_the_gates_still_counts_for_the_exit_status(
+    pytester: pytest.Pytester, canary_root: CanaryRoot, body: str, code: int
+) -> None:
+    pytester.makepyfile(test_unrelated=f"def test_other():\n    {body}\n")
+    canary_root.tenant("acme")
+    result = canary(pytester, canary_root, "test_unrelated.py")
+    assert result.ret == code
+    assert canary_root.decision("acme")["decision"] == "GO_25"  # every tenant is GO either way
+
+
 def test_all_gates_pass_go_exit_0_and_the_decision_is_written(
     pytester: pytest.Pytester, canary_root: CanaryRoot
 ) -> None:

@@ -34,8 +34,6 @@ from pytest_canary.ledger import (
 from pytest_canary.models import Decision, GateResult, RolloutLog
 from pytest_canary.settings import now_berlin, parse_date, resolve_root, trace_id
 
-MAX_DECISION_AGE = dt.timedelta(hours=26)
-LOCK_TIMEOUT = 30.0
 _VALID_SEVERITIES = ("hold", "backout")
 
 
@@ -231,12 +229,10 @@ class CanaryRun:
             if report.failed:
                 word = "BACKOUT" if status == "backout" else "HOLD"
                 first = str(call.excinfo.value).strip().splitlines() if call.excinfo else []
-                tenant = getattr(item, "callspec", None)
-                who = tenant.params.get("canary_tenant", "?") if tenant is not None else "?"
-                line = (
-                    f"{word}: {item.originalname if hasattr(item, 'originalname') else item.name}"
-                )
-                line += f" [{who}] ({status}): {first[0] if first else 'failed'}"
+                callspec = getattr(item, "callspec", None)
+                tenant = callspec.params.get("canary_tenant", "?") if callspec else "?"
+                name = getattr(item, "originalname", item.name)
+                line = f"{word}: {name} [{tenant}] ({status}): {first[0] if first else 'failed'}"
                 if marker.kwargs.get("shadow", False):
                     report.outcome = "skipped"
                     report.wasxfail = f"SHADOW (not counted) {line}"
@@ -300,9 +296,10 @@ class CanaryRun:
             reporter.ensure_newline()  # after the progress dots: a workflow command starts a line
         github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
-        others_failed = exitstatus == pytest.ExitCode.TESTS_FAILED and self._other_failures(session)
         session.exitstatus = (
-            pytest.ExitCode.OK if all_go and not others_failed else pytest.ExitCode.TESTS_FAILED
+            pytest.ExitCode.OK
+            if all_go and not self._other_failures()
+            else pytest.ExitCode.TESTS_FAILED
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -334,7 +331,7 @@ class CanaryRun:
                 return
         self.config.hook.pytest_canary_decision(decision=decision, config=self.config)
         if self.rollout and not self.dry_run:
-            from pytest_canary.rollout import apply_decision
+            from pytest_canary.rollout import DEFAULT_MAX_AGE, apply_decision
 
             try:
                 log = apply_decision(
@@ -342,8 +339,8 @@ class CanaryRun:
                     decision,
                     steps=list(case.gates.steps),
                     now=now_berlin(),
-                    max_age=MAX_DECISION_AGE,
-                    lock_timeout=LOCK_TIMEOUT,
+                    max_age=DEFAULT_MAX_AGE,
+                    lock_timeout=store.DEFAULT_LOCK_TIMEOUT,
                 )
             except (RolloutRefused, CanaryUsageError, OSError) as exc:
                 self.problems.append(f"{tenant}: rollout refused: {exc}")
@@ -361,15 +358,11 @@ class CanaryRun:
                 names.append(exp.gate)
         return names
 
-    def _other_failures(self, session: pytest.Session) -> bool:
-        canary = set(self.ledger.expected)
+    def _other_failures(self) -> bool:
+        """Whether a test that is not a gate failed (the ledger records every failed report)."""
         return any(
-            nodeid not in canary and status == "error"
+            status == "error" and nodeid not in self.ledger.expected
             for nodeid, (status, _) in self.ledger.statuses.items()
-        ) or session.testsfailed > sum(
-            1
-            for nodeid, (status, _) in self.ledger.statuses.items()
-            if nodeid in canary and status != "pass"
         )
 
 
