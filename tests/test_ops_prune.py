@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from _plugin_fixtures import CanaryRoot, canary_script, run
@@ -237,3 +238,26 @@ def test_a_broken_chain_is_never_cut(canary_root: CanaryRoot) -> None:
     assert code == 1
     assert paths.audit.read_bytes() == before
     assert "line 2" in err and "not cut while its chain is broken" in err
+
+
+def test_a_full_disk_while_cutting_the_audit_log_is_one_line_and_leaves_it_whole(
+    canary_root: CanaryRoot,
+) -> None:
+    paths = _audit_log(canary_root)
+    before = paths.audit.read_bytes()
+    root = canary_root.path
+    env = {**os.environ, "CANARY_FAULT_POINT": "audit-prune:enospc"}
+
+    done = run(
+        [canary_script(), "prune", "--root", str(root), "--tenant", "acme", "--today", str(TODAY)],
+        cwd=root.parent,
+        env=env,
+    )
+
+    assert done.returncode == 1
+    assert paths.audit.read_bytes() == before
+    assert [p.name for p in paths.canary_dir.iterdir()] == ["audit.jsonl"]  # no temporary left
+    (problem,) = done.stderr.splitlines()
+    assert "the audit log was not cut" in problem and "No space left on device" in problem
+    assert "cut 3 line(s)" not in done.stdout
+    assert _verify(root)[0] == 0

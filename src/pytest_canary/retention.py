@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -247,23 +247,35 @@ def apply(
         audit = result.audit
         if audit is None or audit.problem is not None:
             return result
-        if audit.cut:
-            data = jsonfile.read_bytes(audit.path, limit=1 << 30)
-            store.write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
-        if audit.checkpoint_due or audit.cut:
-            counts: dict[str, int] = {}
-            for item in deleted:
-                counts[item.kind] = counts.get(item.kind, 0) + 1
-            store.append_audit(
-                paths,
-                "PRUNE",
-                {
-                    "date": today.isoformat(),
-                    "retention_days": retention.as_dict(),
-                    "deleted": counts,
-                    "audit_lines_cut": audit.cut,
-                    "first_kept_seq": audit.first_kept_seq,
-                },
-                now,
+        cut_done = False
+        try:
+            if audit.cut:
+                store.sweep_temps(audit.path)  # a killed prune's leftover; we hold the lock
+                data = jsonfile.read_bytes(audit.path, limit=1 << 30)
+                store.write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
+                cut_done = True
+            if audit.checkpoint_due or audit.cut:
+                counts: dict[str, int] = {}
+                for item in deleted:
+                    counts[item.kind] = counts.get(item.kind, 0) + 1
+                store.append_audit(
+                    paths,
+                    "PRUNE",
+                    {
+                        "date": today.isoformat(),
+                        "retention_days": retention.as_dict(),
+                        "deleted": counts,
+                        "audit_lines_cut": audit.cut,
+                        "first_kept_seq": audit.first_kept_seq,
+                    },
+                    now,
+                )
+        except (OSError, jsonfile.InvalidInput) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            done = "was cut, but its PRUNE checkpoint" if cut_done else "was not cut: it"
+            result.problems.append(
+                f"{audit.path}: the audit log {done} could not be written ({why}); run prune again"
             )
+            if not cut_done:
+                result.audit = replace(audit, cut=0)
     return result
