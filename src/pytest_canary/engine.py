@@ -312,11 +312,12 @@ def _next_step(steps: tuple[int, ...], quota: int) -> int:
 
 
 def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
-    kpis: Any = case.kpis.contents if case.kpis.valid or case.kpis.contents is not None else None
+    # The KPI contents when valid, else the raw file's sha256 (SPEC §5).
+    kpis: Any = case.kpis.contents if case.kpis.valid else {"sha256": case.kpis.sha256}
     identity = {
         "tenant": case.tenant,
         "date": case.date.isoformat(),
-        "kpis": kpis if kpis is not None else {"sha256": case.kpis.sha256},
+        "kpis": kpis,
         "blocklist": {"hard_bounces": hard_bounces(case), "valid": case.blocklist.valid},
         "base": {
             "quota": base.quota,
