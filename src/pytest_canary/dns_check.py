@@ -9,53 +9,28 @@ when a check fails), and 2 on a usage error, shown as one line.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import ipaddress
 import math
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-
-from pytest_canary import jsonfile, settings, store
+from pytest_canary import settings
 from pytest_canary.errors import CanaryUsageError
-from pytest_canary.sender_dns import DnsResolver, Finding, Status, run_checks, worst
+
+if TYPE_CHECKING:
+    from pytest_canary import store
+    from pytest_canary.sender_dns import DnsCheckReport, DnsResolver, SenderConfig
+
+# dnspython and pydantic (sender_dns, store, jsonfile) are imported where they are used: `canary`
+# builds every command's parser through `register` on each call, and that must stay cheap.
 
 DEFAULT_TIMEOUT = 3.0
 SENDER_FILE = "sender.json"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _INCLUDE_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-
-
-class SenderConfig(BaseModel):
-    """``<root>/<tenant>/ops/sender.json``: the tenant's sender, so the check needs no flags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    domain: str
-    dkim_selectors: list[str] = Field(default_factory=list)
-    spf_includes: list[str] = Field(default_factory=list)
-
-
-class DnsCheckReport(BaseModel):
-    """``<root>/<tenant>/ops/dns_check_<date>.json``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schema_version: int = 1
-    tenant: str
-    domain: str
-    date: dt.date
-    checked_at: AwareDatetime
-    resolver: str
-    timeout: float
-    dkim_selectors: list[str]
-    spf_includes: list[str]
-    status: Status
-    findings: list[Finding]
 
 
 def register(subparsers: Any) -> None:
@@ -115,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pytest_canary import store
+    from pytest_canary.sender_dns import DnsResolver
+
     timeout = parse_timeout(args.timeout)
     address = parse_resolver(args.resolver) if args.resolver else None
     selectors = [validate_selector(s) for s in args.dkim_selectors or []]
@@ -172,6 +150,8 @@ def check_tenant(
     tenant: str, domain: str, selectors: list[str], includes: list[str], resolver: DnsResolver
 ) -> DnsCheckReport:
     """Run every check of one tenant's domain and wrap the findings in a report."""
+    from pytest_canary.sender_dns import DnsCheckReport, run_checks, worst
+
     now = settings.now_berlin().replace(microsecond=0)
     findings = run_checks(resolver, domain, selectors, includes)
     return DnsCheckReport(
@@ -190,6 +170,8 @@ def check_tenant(
 
 def write_report(paths: store.TenantPaths, report: DnsCheckReport) -> Path:
     """Write the JSON and the Markdown report under ``ops/``; returns the JSON's path."""
+    from pytest_canary import jsonfile, store
+
     stem = f"dns_check_{report.date.isoformat()}"
     target = paths.check(paths.ops_dir / f"{stem}.json")
     markdown = paths.check(paths.ops_dir / f"{stem}.md")
@@ -300,6 +282,11 @@ def validate_include(text: str) -> str:
 
 def read_sender_config(paths: store.TenantPaths) -> SenderConfig | None:
     """The tenant's ``ops/sender.json``, None when there is none; a bad one is a usage error."""
+    from pydantic import ValidationError
+
+    from pytest_canary import jsonfile
+    from pytest_canary.sender_dns import SenderConfig
+
     path = paths.check(paths.ops_dir / SENDER_FILE)
     if not path.exists():
         return None

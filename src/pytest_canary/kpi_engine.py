@@ -15,15 +15,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pydantic import ValidationError
-
-from pytest_canary import settings, store
+from pytest_canary import settings
 from pytest_canary.errors import CanaryUsageError
 from pytest_canary.kpi_events import BERLIN, EventError, Tally, Window
 from pytest_canary.kpi_sources import Source, parse_source
-from pytest_canary.models import Kpis
+
+if TYPE_CHECKING:
+    from pytest_canary import store
+
+# pydantic (models, store) is imported where it is used: `canary` builds every command's parser
+# through `register` on each call, and that must stay cheap.
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 ENV_SOURCE = "CANARY_KPI_SOURCE"
@@ -41,6 +44,10 @@ def compute_kpis(
     tally: Tally, tenant: str, day: dt.date, generated_at: dt.datetime, source: str
 ) -> dict[str, Any]:
     """The KPI file's content; it always validates as :class:`~pytest_canary.models.Kpis`."""
+    from pydantic import ValidationError
+
+    from pytest_canary.models import Kpis
+
     window = Window.for_run_date(day)
     sent, failed = tally.in_window("sent"), tally.in_window("failed")
     attempts = sent + failed
@@ -120,6 +127,8 @@ def _source(args: argparse.Namespace, paths: store.TenantPaths, cwd: Path) -> So
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pytest_canary import store
+
     cwd = Path.cwd()
     root = settings.resolve_root(args.root, os.environ, None, cwd, cwd)
     paths = store.TenantPaths.open(root, args.tenant)

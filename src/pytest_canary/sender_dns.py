@@ -3,13 +3,16 @@
 Lookups never raise: a timeout, NXDOMAIN, an empty answer or a resolver that is not there is a
 *finding* (``fail``) with one line of detail, because the check is log-only and an operator
 wants to read what is wrong, not a traceback. The judging functions are pure (a
-:class:`TxtLookup` in, a :class:`Finding` out) so they can be tested without a network.
+:class:`TxtLookup` in, a :class:`Finding` out) so they can be tested without a network. The
+models of ``canary dns-check``'s files (``ops/sender.json`` and the report) are at the end, so that
+:mod:`pytest_canary.dns_check` needs neither dnspython nor pydantic until the command runs.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
@@ -19,7 +22,7 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.resolver
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 CheckName = Literal["spf", "dkim", "dmarc"]
 Status = Literal["ok", "warn", "fail"]
@@ -326,3 +329,34 @@ def check_dmarc(lookup: TxtLookup) -> Finding:
 
 def _clip(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- the files of ``canary dns-check`` ---------------------------------------------------------
+
+
+class SenderConfig(BaseModel):
+    """``<root>/<tenant>/ops/sender.json``: the tenant's sender, so the check needs no flags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str
+    dkim_selectors: list[str] = Field(default_factory=list)
+    spf_includes: list[str] = Field(default_factory=list)
+
+
+class DnsCheckReport(BaseModel):
+    """``<root>/<tenant>/ops/dns_check_<date>.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = 1
+    tenant: str
+    domain: str
+    date: dt.date
+    checked_at: AwareDatetime
+    resolver: str
+    timeout: float
+    dkim_selectors: list[str]
+    spf_includes: list[str]
+    status: Status
+    findings: list[Finding]
