@@ -18,6 +18,9 @@ from pydantic import ValidationError
 from pytest_canary import jsonfile
 from pytest_canary.models import AuditLine
 
+MAX_AUDIT_BYTES = 1 << 30
+"""An audit log keeps a year of lines: far more than any other file we read, still bounded."""
+
 
 def split_audit(data: bytes) -> tuple[list[bytes], bytes | None]:
     """Complete lines, and the torn tail a crash mid-write left (``None`` when there is none).
@@ -76,9 +79,14 @@ def verify_audit(path: Path) -> AuditVerdict:
     if not (path.exists() or path.is_symlink()):
         return AuditVerdict(ok=True, lines=0, notes=(f"{path}: no audit log yet",))
     try:
-        data = jsonfile.read_bytes(path, limit=1 << 30)
+        data = jsonfile.read_bytes(path, limit=MAX_AUDIT_BYTES)
     except jsonfile.InvalidInput as exc:
         return AuditVerdict(ok=False, lines=0, problem=str(exc))
+    return verify_audit_bytes(path, data)
+
+
+def verify_audit_bytes(path: Path, data: bytes) -> AuditVerdict:
+    """:func:`verify_audit` of a log already read (``path`` only names it in the problem)."""
     lines, torn = split_audit(data)
     notes: list[str] = []
     prev: tuple[int, bytes, int] | None = None  # line number, raw bytes, seq

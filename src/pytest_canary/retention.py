@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary import jsonfile, store
-from pytest_canary.auditlog import parse_line, split_audit
+from pytest_canary.auditlog import MAX_AUDIT_BYTES, parse_line, split_audit, verify_audit_bytes
 from pytest_canary.errors import CanaryUsageError
 from pytest_canary.settings import BERLIN
 
@@ -165,8 +165,8 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     """Where to cut ``path`` (``None`` when there is no audit log). Reads, never writes."""
     if not path.is_file():
         return None
-    verdict = store.verify_audit(path)
-    data = jsonfile.read_bytes(path, limit=1 << 30)
+    data = jsonfile.read_bytes(path, limit=MAX_AUDIT_BYTES)
+    verdict = verify_audit_bytes(path, data)
     lines, _ = split_audit(data)
     cutoff = today - dt.timedelta(days=retention_days)
     offset, expired, all_expired = 0, 0, True
@@ -251,7 +251,7 @@ def apply(
         try:
             if audit.cut:
                 store.sweep_temps(audit.path)  # a killed prune's leftover; we hold the lock
-                data = jsonfile.read_bytes(audit.path, limit=1 << 30)
+                data = jsonfile.read_bytes(audit.path, limit=MAX_AUDIT_BYTES)
                 store.write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
                 cut_done = True
             if audit.checkpoint_due or audit.cut:
