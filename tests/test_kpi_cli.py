@@ -33,6 +33,7 @@ BAD_LINES = {
     '{"tenant":"acme","event":"sent","ts":"yesterday","notice_id":"x"}': "field ts:",
     '{"tenant":"acme","event":"sent","ts":1764115200,"notice_id":"x"}': "must be a string",
     '{"tenant":"ACME","event":"sent","ts":"2026-11-26T01:00:00Z","notice_id":"x"}': "tenant id",
+    '{"tenant":["acme"],"event":"sent","ts":"2026-11-26T01:00:00Z","notice_id":"x"}': "tenant id",
     '{"tenant":"acme","event":"sent","ts":"2026-11-26T01:00:00Z","notice_id":""}': "non-empty",
     '{"tenant":"acme","event":"sent","ts":"2026-11-26T01:00:00Z","notice_id":"x","n":NaN}': (
         "NaN is not a number JSON allows"

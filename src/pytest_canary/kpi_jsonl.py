@@ -249,7 +249,7 @@ def _parse_line(raw: bytes, number: int, tenants: set[str]) -> tuple[str, str, d
         notice, recipient = obj["notice_id"], obj.get("recipient")
     except (KeyError, TypeError, AttributeError):
         raise EventError(f"line {number}: {_missing(obj)}") from None
-    if tenant not in tenants:
+    if tenant.__class__ is not str or tenant not in tenants:  # a list or dict is unhashable
         if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
             raise EventError(f"line {number}: field tenant: must be a tenant id (a-z, 0-9, - or _)")
         tenants.add(tenant)
