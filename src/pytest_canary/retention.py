@@ -43,7 +43,6 @@ KIND_LABELS = {
     "run_log": "run log",
 }
 _DATE = r"(\d{4}-\d{2}-\d{2})"
-_KPI = re.compile(rf"^{_DATE}\.json$")
 _LOG = re.compile(rf"^{_DATE}_(?:decision|rollout_log)\.(?:json|md)$")
 _RUN_LOG = re.compile(rf"^{_DATE}[A-Za-z0-9_.-]*$")
 _DNS_LOG = re.compile(rf"^dns_check_{_DATE}\.(?:json|md)$")
@@ -111,16 +110,6 @@ class TenantPrune:
     problems: list[str] = field(default_factory=list)
 
 
-def _dated(pattern: re.Pattern[str], name: str) -> dt.date | None:
-    match = pattern.match(name)
-    if match is None:
-        return None
-    try:
-        return dt.date.fromisoformat(match.group(1))
-    except ValueError:  # 2026-13-45.json is not one of ours
-        return None
-
-
 def _regular_files(folder: Path) -> Iterator[Path]:
     if folder.is_symlink() or not folder.is_dir():
         return
@@ -132,14 +121,14 @@ def _regular_files(folder: Path) -> Iterator[Path]:
 def recognised(paths: store.TenantPaths) -> Iterator[tuple[Path, str, dt.date]]:
     """Every file retention knows, with its kind and the date in its name."""
     for folder, patterns in (
-        (paths.dir, ((_KPI, "kpi"),)),
+        (paths.dir, ((store.KPI_FILE, "kpi"),)),
         (paths.canary_dir, ((_LOG, "log"),)),
         (paths.canary_dir / RUNS_DIR, ((_RUN_LOG, "run_log"),)),
         (paths.ops_dir, ((_DNS_LOG, "run_log"),)),
     ):
         for path in _regular_files(folder):
             for pattern, kind in patterns:
-                day = _dated(pattern, path.name)
+                day = store.name_date(pattern, path.name)
                 if day is not None:
                     yield path, kind, day
 

@@ -41,6 +41,7 @@ __all__ = [
     "contained",
     "dated_files",
     "list_tenants",
+    "name_date",
     "read_audit",
     "read_state",
     "record_decision",
@@ -65,14 +66,21 @@ def dated_files(folder: Path, pattern: re.Pattern[str]) -> dict[dt.date, Path]:
     if not folder.is_dir():
         return found
     for path in folder.iterdir():
-        match = pattern.match(path.name)
-        if match is None:
-            continue
-        try:
-            found[dt.date.fromisoformat(match.group(1))] = path
-        except ValueError:
-            continue
+        day = name_date(pattern, path.name)
+        if day is not None:
+            found[day] = path
     return found
+
+
+def name_date(pattern: re.Pattern[str], name: str) -> dt.date | None:
+    """The date in ``name`` (``pattern``'s first group), ``None`` when it has none or no real day."""
+    match = pattern.match(name)
+    if match is None:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 def _fault(step: str, path: Path | None = None) -> None:
