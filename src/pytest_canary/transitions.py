@@ -109,7 +109,8 @@ def _go_plan(
         )
     # A GO climbs one step (or stays at the top) and clears the kill switch; a decision file
     # that says otherwise was edited by hand, and is refused rather than applied as it reads.
-    step = steps[min(steps.index(base.quota) + 1, len(steps) - 1)] if base.quota in steps else None
+    # base.quota is the state's quota (checked above), which plan_rollout found among the steps.
+    step = steps[min(steps.index(base.quota) + 1, len(steps) - 1)]
     if (decision.decision, target, decision.target.kill_switch) != (f"GO_{step}", step, False):
         raise RolloutRefused(
             f"{state.tenant}: inconsistent {decision.decision} decision: target quota {target}"
