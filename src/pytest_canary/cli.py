@@ -103,9 +103,9 @@ def _run_gates(args: argparse.Namespace, *, rollout: bool) -> int:
     code = pytest.main(argv, plugins=[collector])
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
-    # A cycle whose decision or rollout could not be written refused to act (a full disk ...).
-    refusals = ("rollout refused", "decision not written")
-    if rollout and any(word in p for p in collector.problems for word in refusals):
+    # The run's problems are decisions not written or rollouts refused (a full disk, a stale
+    # decision ...): a cycle that could not act refused.
+    if rollout and collector.problems:
         return EXIT_REFUSED
     if not collector.decisions:
         print("canary: no decision was made (see the pytest output above)", file=sys.stderr)
