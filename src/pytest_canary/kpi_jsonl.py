@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.kpi_events import (
-    AFTER,
-    BEFORE,
     EVENT_TYPES,
-    INSIDE,
     TENANT_RE,
     EventError,
     Tally,
@@ -184,8 +181,7 @@ class _Reader:
     # --- the general reader ------------------------------------------------------------------
 
     def _slow(self, chunk: bytes) -> None:
-        tenant, tenants = self.tenant, self._tenants
-        start, end = self.window.start, self.window.end
+        tenant, tenants, bucket = self.tenant, self._tenants, self.window.bucket
         found: list[tuple[str, int]] = []
         number, read = self.lines, 0
         for raw in chunk.split(b"\n")[:-1]:
@@ -195,8 +191,7 @@ class _Reader:
             event, owner, instant = _parse_line(raw, number, tenants)
             read += 1
             if owner == tenant:
-                bucket = AFTER if instant >= end else INSIDE if instant >= start else BEFORE
-                found.append((event, bucket))
+                found.append((event, bucket(instant)))
         self.tally.counts.update(found)
         self.tally.events_read += read
 
