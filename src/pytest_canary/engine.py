@@ -81,16 +81,12 @@ def base_of(case: Case) -> Base:
         return Base(first, False, 0, None)
     rollouts = [entry for entry in state.history if entry.event == "ROLLOUT"]
     last = rollouts[-1] if rollouts else None
-    if last is not None and last.kpi_date == case.date and _is_go(last.decision):
+    if last is not None and last.kpi_date == case.date and last.is_go:
         # This date's GO was applied already: judge against the state before it, so that the
         # same evidence yields the same decision (and id) instead of a second step up.
         before: BaseState = last.base
         return Base(before.quota, before.kill_switch, last.serial - 1, before.review, last)
     return Base(state.quota, state.kill_switch, state.serial, state.review)
-
-
-def _is_go(decision: str | None) -> bool:
-    return decision is not None and decision.startswith("GO_")
 
 
 def hard_bounces(case: Case) -> float | None:

@@ -162,6 +162,15 @@ class HistoryEntry(_Closed):
     kill_switch: StrictBool
     reasons: list[str] = Field(default_factory=list)
 
+    @property
+    def is_go(self) -> bool:
+        """A rollout of a GO decision (a review, or a HOLD or BACKOUT, is not)."""
+        return (
+            self.event == "ROLLOUT"
+            and self.decision is not None
+            and self.decision.startswith("GO_")
+        )
+
 
 class OperateState(_Closed):
     """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
