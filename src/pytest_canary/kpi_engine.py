@@ -80,7 +80,7 @@ def _depth(tally: Tally, queue: str) -> int:
 def warnings_for(tally: Tally, payload: dict[str, Any], tenant: str) -> list[str]:
     """What an operator should know about KPIs that were written anyway."""
     notes = []
-    if not any(count for (_event, _bucket), count in tally.counts.items()):
+    if not any(tally.counts.values()):
         notes.append(f"no events of tenant {tenant!r} in the source: is it the right source?")
     if payload["hard_bounces"] > payload["notices_sent"]:
         notes.append(
@@ -151,12 +151,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     payload = compute_kpis(tally, paths.tenant, day, now, source.shown)
     for note in warnings_for(tally, payload, paths.tenant):
         err.write(f"canary kpi: warning: {note}\n")
-    data = (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode()
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
     if args.dry_run:
-        out.write(data.decode())
+        out.write(text)
         return EXIT_OK
     target = paths.check(paths.kpi(day))
-    store.write_atomic(target, data, label="kpi")
+    store.write_atomic(target, text.encode(), label="kpi")
     out.write(
         f"{paths.tenant} {day}: notices_sent={payload['notices_sent']}"
         f" error_rate={payload['error_rate']:.4f} hard_bounces={payload['hard_bounces']}"
