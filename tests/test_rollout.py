@@ -483,6 +483,19 @@ def test_a_kill_after_the_audit_line_leaves_a_complete_record(tmp_path: Path) ->
     assert not apply(paths, made).changed
 
 
+def test_an_unreadable_audit_log_refuses_a_repeat_in_one_line(tmp_path: Path) -> None:
+    paths = open_tenant(tmp_path)
+    made = decision()
+    apply(paths, made)
+    paths.audit.unlink()
+    paths.audit.mkdir()  # whatever the reason it cannot be read, the gap cannot be judged
+    before = snapshot(paths.dir)
+    with pytest.raises(RolloutRefused) as info:
+        apply(paths, made)
+    assert "cannot read the audit log" in str(info.value) and "\n" not in str(info.value)
+    assert snapshot(paths.dir) == before
+
+
 # --- finding and loading decisions ----------------------------------------------------------
 
 

@@ -148,11 +148,18 @@ def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -
     rollouts = [h for h in state.history if h.event == "ROLLOUT"]
     if entry is not rollouts[-1]:
         return False
+    try:
+        lines = read_audit(paths.check(paths.audit))
+    except OSError as exc:
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot read the audit log {paths.audit} ({_why(exc)});"
+            " nothing was written"
+        ) from None
     return not any(
         line.get("event") == "ROLLOUT"
         and line.get("decision_id") == entry.decision_id
         and line.get("changed") is True
-        for line in read_audit(paths.audit)
+        for line in lines
     )
 
 
