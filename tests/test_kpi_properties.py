@@ -29,7 +29,7 @@ json_values = st.recursive(
 event_like = st.fixed_dictionaries(
     {},
     optional={
-        "tenant": st.sampled_from(["acme", "beta", "ACME", "", 5]),
+        "tenant": st.sampled_from(["acme", "beta", "ACME", "", 5, ["acme"]]),
         "notice_id": st.sampled_from(["N-1", "", None, 7]),
         "event": st.sampled_from([*EVENT_TYPES, "opened", "SENT", None]),
         "ts": st.sampled_from(
