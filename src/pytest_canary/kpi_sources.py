@@ -102,9 +102,7 @@ def parse_source(text: str, cwd: Path) -> Source:
     if lowered.startswith(("file:", "sqlite:")):
         scheme, _, rest = text.partition(":")
         path = _url_path(text, rest)
-        if scheme.lower() == "sqlite":
-            return Source("sqlite", str(cwd / path))
-        if path.name.lower().endswith(_SQLITE_SUFFIXES):
+        if scheme.lower() == "sqlite" or path.name.lower().endswith(_SQLITE_SUFFIXES):
             return Source("sqlite", str(cwd / path))
         return Source("jsonl", str(cwd / path))
     if "://" in text:
