@@ -41,16 +41,12 @@ class Ledger:
     # node ids by tenant, so a tenant's lookups cost its own gates, not every tenant's (O(n²))
     _by_tenant: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
-    def expect(self, nodeid: str, exp: Expected, *, replace: bool = True) -> None:
-        """Remember a gate that should report; ``replace=False`` keeps one already known."""
-        old = self.expected.get(nodeid)
-        if old is not None and not replace:
+    def expect(self, nodeid: str, exp: Expected) -> None:
+        """Remember a gate that should report (every xdist worker names the same gates once)."""
+        if nodeid in self.expected:
             return
-        if old is None or old.tenant != exp.tenant:
-            if old is not None:
-                self._by_tenant[old.tenant].remove(nodeid)
-            self._by_tenant.setdefault(exp.tenant, []).append(nodeid)
         self.expected[nodeid] = exp
+        self._by_tenant.setdefault(exp.tenant, []).append(nodeid)
 
     def of_tenant(self, tenant: str) -> list[tuple[str, Expected]]:
         """The tenant's expected gates as ``(nodeid, Expected)``, in the order they were met."""

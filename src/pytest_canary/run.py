@@ -261,7 +261,7 @@ class CanaryRun:
         """Learn from a finished worker which gates it expected to run."""
         expected = getattr(node, "workeroutput", {}).get("canary_expected", {})
         for nodeid, values in expected.items():
-            self.ledger.expect(nodeid, Expected(*values), replace=False)
+            self.ledger.expect(nodeid, Expected(*values))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
