@@ -82,3 +82,14 @@ def test_the_committed_schemas_reject_an_invalid_kpi_file(tmp_path: Path) -> Non
     checked = _check("kpis.schema.json", [bad])
     assert checked.returncode == 1
     assert "notices_sent" in checked.stdout or "required" in checked.stdout
+
+
+def test_validate_names_a_file_that_is_not_there(tmp_path: Path) -> None:
+    """A named state, blocklist or KPI file that is missing is a problem, not a pass."""
+    from pytest_canary.validate import validate_paths
+
+    names = ["acme/operate/operate_state.json", "acme/blocklist.json", "acme/2026-11-26.json"]
+    problems, checked = validate_paths([tmp_path / name for name in names])
+
+    assert checked == 3
+    assert problems == [f"{tmp_path / name}: no such file" for name in names]

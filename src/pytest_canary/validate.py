@@ -6,6 +6,7 @@ skipped, so the command can serve as a pre-commit hook over whatever files a com
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -40,10 +41,9 @@ def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
 
 
 def _check_kpis(path: Path, where: str) -> str | None:
+    """As :func:`inputs.read_kpis` checks it, with the path shown as it was given."""
     match = _KPI.match(path.name)
     assert match is not None
-    import datetime as dt
-
     date = dt.date.fromisoformat(match.group(1))
     data = jsonfile.read_bytes(path, where)
     reading = kpis_from_object(
@@ -65,8 +65,6 @@ def _check_state(path: Path, where: str) -> str | None:
 
 
 def _check_blocklist(path: Path, where: str) -> str | None:
-    import datetime as dt
-
     raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
     summarise_blocklist(raw, where, dt.date.today())
     return None
@@ -115,6 +113,9 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
             continue
         checked += 1
         where = str(path)
+        if not path.exists() and not path.is_symlink():  # the readers take absence as "none yet"
+            problems.append(f"{where}: no such file")
+            continue
         try:
             problem = check(path, where)
         except jsonfile.InvalidInput as exc:
