@@ -12,10 +12,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_canary import settings, store
 from pytest_canary.errors import CanaryUsageError
+
+if TYPE_CHECKING:
+    from pytest_canary.gates import GateConfig
 
 EXIT_OK, EXIT_ATTENTION = 0, 1
 _ROOT_HELP = f"canary root (default: env CANARY_ROOT, else {settings.DEFAULT_ROOT})"
@@ -109,7 +112,7 @@ def _today(text: str | None) -> dt.date:
     return settings.parse_date(text, "--today")
 
 
-def _gate_config(option: str | None) -> Any:
+def _gate_config(option: str | None) -> GateConfig:
     from pytest_canary.gates import GateConfig, gate_files
 
     path = Path(option) if option else Path("gates")
