@@ -289,7 +289,7 @@ def test_valid_state_reads_back(tmp_path: Path) -> None:
         (b'{"tenant": "acme", "quota": "ten"}', "field quota"),
         (b'{"tenant": "acme", "quota": 10, "colour": "red"}', "field colour"),
         (b'{"tenant": "acme", "quota": 10, "serial": -1}', "field serial"),
-        (b'{"tenant": "other", "quota": 10}', "not this folder's tenant"),
+        (b'{"tenant": "other", "quota": 10}', "field tenant is 'other', not 'acme'"),
         (b"[]", "top level"),
         (b"\xef\xbb\xbf{}", "byte-order mark"),
     ],

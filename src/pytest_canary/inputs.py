@@ -236,6 +236,22 @@ def read_blocklist(path: Path, date: dt.date) -> BlocklistReading:
     return BlocklistReading(where, True, sha, summary=summary)
 
 
+def parse_state(data: bytes, where: str, tenant: str) -> OperateState:
+    """A state file's bytes read strictly, as the rollout wrote them, or :class:`InvalidInput`.
+
+    The one definition of a valid state, for the decision and the rollout alike: ``"25"`` for a
+    quota or a number for a time is not a file the rollout wrote, nor is another tenant's state.
+    """
+    parse_json(data, where)  # NaN, duplicate keys, BOM ...
+    try:
+        state = OperateState.model_validate_json(data, strict=True)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(where, exc)) from None
+    if state.tenant != tenant:
+        raise InvalidInput(f"{where}: field tenant is {state.tenant!r}, not {tenant!r}")
+    return state
+
+
 def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
     where = display_path(path)
     if not path.exists() and not path.is_symlink():
@@ -244,16 +260,9 @@ def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
     try:
         data = read_bytes(path, where)
         sha = sha256_hex(data)
-        parse_json(data, where)  # NaN, duplicate keys, BOM ...
-        state = OperateState.model_validate_json(data, strict=True)  # as the rollout reads it
+        state = parse_state(data, where, tenant)
     except InvalidInput as exc:
         return StateReading(where, True, sha, error=str(exc))
-    except ValidationError as exc:
-        return StateReading(where, True, sha, error=validation_message(where, exc))
-    if state.tenant != tenant:
-        return StateReading(
-            where, True, sha, error=f"{where}: tenant is {state.tenant!r}, not {tenant!r}"
-        )
     if state.quota not in steps:
         steps_text = ", ".join(str(s) for s in steps)
         return StateReading(

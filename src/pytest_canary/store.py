@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from pydantic import ValidationError
 
 from pytest_canary import jsonfile
 from pytest_canary.auditlog import AuditVerdict, parse_line, read_audit, split_audit, verify_audit
 from pytest_canary.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.inputs import parse_state
 from pytest_canary.models import TENANT_PATTERN, AuditLine, Decision, OperateState
 
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -402,18 +402,7 @@ def read_state(paths: TenantPaths) -> OperateState | None:
     path = paths.check(paths.state)
     if not (path.exists() or path.is_symlink()):
         return None
-    data = jsonfile.read_bytes(path)
-    jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
-    try:
-        # Strict: "25" for a quota or 5 for a time is not a file the rollout wrote.
-        state = OperateState.model_validate_json(data, strict=True)
-    except ValidationError as exc:
-        raise jsonfile.InvalidInput(jsonfile.validation_message(str(path), exc)) from None
-    if state.tenant != paths.tenant:
-        raise jsonfile.InvalidInput(
-            f"{path}: field tenant: {state.tenant!r} is not this folder's tenant {paths.tenant!r}"
-        )
-    return state
+    return parse_state(jsonfile.read_bytes(path), str(path), paths.tenant)
 
 
 def record_decision(
