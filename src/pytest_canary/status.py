@@ -14,7 +14,7 @@ from typing import Any
 
 from pytest_canary import jsonfile, store
 from pytest_canary.errors import RolloutRefused
-from pytest_canary.rollout import load_decision, newest_decision_file
+from pytest_canary.rollout import load_decision
 from pytest_canary.settings import BERLIN
 
 STALE_AFTER_DAYS = 1
@@ -61,25 +61,21 @@ def tenant_status(paths: store.TenantPaths, today: dt.date, first_step: int) -> 
     elif state is not None:
         status.quota, status.kill_switch = state.quota, state.kill_switch
         status.pending_review = state.kill_switch and state.review is None
-        gos = [
-            h
-            for h in state.history
-            if h.event == "ROLLOUT" and h.decision and h.decision.startswith("GO_")
-        ]
+        gos = [entry for entry in state.history if entry.is_go]
         if gos:
             went = gos[-1].at.astimezone(BERLIN).date()
             status.last_go_date = went.isoformat()
             status.days_since_go = (today - went).days
-    try:
-        decision = load_decision(newest_decision_file(paths))
-    except RolloutRefused as exc:
-        message = str(exc)
-        if "no <YYYY-MM-DD>_decision.json" not in message:
-            status.decision_error = message.removesuffix("; nothing was written")
+    decisions = store.dated_files(paths.canary_dir, store.DECISION_FILE)
+    if decisions:  # none yet is not a problem; an unreadable newest one is
+        try:
+            decision = load_decision(decisions[max(decisions)])
+        except RolloutRefused as exc:
+            status.decision_error = str(exc).removesuffix("; nothing was written")
             status.warnings.append(f"decision file corrupt: {status.decision_error}")
-    else:
-        status.last_decision = decision.decision
-        status.last_decision_date = decision.date.isoformat()
+        else:
+            status.last_decision = decision.decision
+            status.last_decision_date = decision.date.isoformat()
     newest = newest_kpi_date(paths)
     if newest is None:
         status.warnings.append(f"no KPI file at all in {paths.dir}: is the KPI engine running?")

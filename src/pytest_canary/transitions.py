@@ -64,7 +64,7 @@ def plan_rollout(
         reason = f"{decision.decision} already applied (serial {done.serial}); nothing to do"
         return Plan("unchanged", reason, repeat=done)
     if decision.is_go:
-        earlier = next((h for h in rollouts if h.kpi_date == decision.date and _go(h)), None)
+        earlier = next((h for h in rollouts if h.kpi_date == decision.date and h.is_go), None)
         if earlier is not None:
             return Plan(
                 "unchanged",
@@ -219,10 +219,6 @@ def _one_line(option: str, value: str, limit: int) -> str:
             " (addresses never go into the state or the audit log)"
         )
     return text
-
-
-def _go(entry: HistoryEntry) -> bool:
-    return entry.decision is not None and entry.decision.startswith("GO_")
 
 
 def _switch(on: bool) -> str:
