@@ -7,6 +7,7 @@ skipped, so the command can serve as a pre-commit hook over whatever files a com
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -53,14 +54,19 @@ def _check_kpis(path: Path, where: str) -> str | None:
     return problems[0] if problems else None
 
 
-def _check_state(path: Path, where: str) -> str | None:
-    """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
-    gates = Path("gates")
+@functools.cache
+def _steps(gates: Path) -> tuple[int, ...]:
+    """The steps of the gates in ``gates/`` (read once per run), else the built-in ones."""
     try:
         config = GateConfig.load(gate_files(gates) if gates.is_dir() else [])
     except CanaryUsageError:
         config = GateConfig.load([])  # a broken gate file is reported as such, not per state file
-    reading = read_state(path, path.parent.parent.name, config.for_tenant(None, {}).steps)
+    return config.for_tenant(None, {}).steps
+
+
+def _check_state(path: Path, where: str) -> str | None:
+    """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
+    reading = read_state(path, path.parent.parent.name, _steps(Path("gates").absolute()))
     return reading.error
 
 
