@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_canary import settings, store
+from pytest_canary import settings
 from pytest_canary.errors import CanaryUsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands import what they use: building the parser stays light
+    from pytest_canary import store
     from pytest_canary.gates import GateConfig
 
 EXIT_OK, EXIT_ATTENTION = 0, 1
@@ -99,6 +100,8 @@ def _root(args: argparse.Namespace) -> Path:
 
 
 def _tenants(root: Path, tenant: str | None, every: bool) -> list[store.TenantPaths]:
+    from pytest_canary import store
+
     if every or tenant in (None, "all"):
         names = store.list_tenants(root)
         if not names:
@@ -200,6 +203,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from pytest_canary import store
+
     root = _root(args)
     broken = 0
     for paths in _tenants(root, args.tenant, False):
