@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary import jsonfile
+from pytest_canary.gates import Metric
 from pytest_canary.inputs import kpis_from_object
 from pytest_canary.models import Decision
 
@@ -98,16 +99,16 @@ def read_kpi_values(path: Path, tenant: str, day: dt.date) -> dict[str, float] |
 
 
 def gate_value(metric: str, values: dict[str, float]) -> float | None:
-    """A gate's value from KPI fields: ``field`` or ``numerator / denominator`` (parsed, not run)."""
-    parts = [part.strip() for part in metric.split("/")]
-    if len(parts) == 1:
-        return values.get(parts[0])
-    if len(parts) != 2:
+    """A gate's value from KPI fields, as the engine reads its metric (parsed, never run)."""
+    parsed = Metric.parse(metric, "trend")
+    found = [values.get(name) for name in parsed.fields]
+    if any(value is None for value in found):
         return None
-    numerator, denominator = values.get(parts[0]), values.get(parts[1])
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+    if parsed.denominator is None:
+        return found[0]
+    numerator, denominator = found
+    assert numerator is not None and denominator is not None
+    return numerator / denominator if denominator else None
 
 
 def decision_trend(decision: Decision, tenant_dir: Path) -> str | None:
