@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.kpi_jsonl import event_line
-from pytest_canary.kpi_sources import create_sqlite_schema
+from pytest_canary.kpi.jsonl import event_line
+from pytest_canary.kpi.sources import create_sqlite_schema
 
 TENANT = "acme"
 RUN_DATE = "2026-11-26"
@@ -25,8 +25,8 @@ _MIX = ("sent",) * 14 + ("failed", "hard_bounce", "soft_bounce", "dlq_in", "dlq_
 _DRIVER = """
 import sys, time, datetime as dt, json
 from pathlib import Path
-from pytest_canary.kpi_events import Window
-from pytest_canary.kpi_sources import parse_source
+from pytest_canary.kpi.events import Window
+from pytest_canary.kpi.sources import parse_source
 source = parse_source(sys.argv[1], Path.cwd())
 window = Window.for_run_date(dt.date.fromisoformat(sys.argv[2]))
 start = time.process_time()

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.engine import Case, decide
-from pytest_canary.gates import GateConfig, GateSet
-from pytest_canary.inputs import read_blocklist, read_kpis, read_state
-from pytest_canary.models import Decision
+from pytest_canary.core.engine import Case, decide
+from pytest_canary.core.models import Decision
+from pytest_canary.store.gates import GateConfig, GateSet
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 
 TENANT = "acme"
 DATE = dt.date(2024, 5, 2)

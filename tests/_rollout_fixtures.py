@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.models import Decision, DecisionBase, OperateState, Target
+from pytest_canary.core.models import Decision, DecisionBase, OperateState, Target
 from pytest_canary.store import TenantPaths
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))

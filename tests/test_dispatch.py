@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pytest_canary
+from pytest_canary.core.models import TENANT_PATTERN, OperateState
 from pytest_canary.dispatch import dispatch_bucket, should_dispatch
-from pytest_canary.models import TENANT_PATTERN, OperateState
 
 # The reference vectors of docs/dispatch-api.md: (tenant, notice id, sha256 prefix, bucket).
 VECTORS = [

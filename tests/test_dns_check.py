@@ -26,9 +26,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_canary import dns_check, sender_dns
-from pytest_canary.errors import CanaryUsageError
-from pytest_canary.sender_dns import TxtLookup, check_dkim, check_dmarc, check_spf
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.dns import check as dns_check
+from pytest_canary.dns import records as sender_dns
+from pytest_canary.dns.records import TxtLookup, check_dkim, check_dmarc, check_spf
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = base64.b64encode(bytes(range(256)) + bytes(38)).decode()  # 294 bytes: a 2048-bit RSA key

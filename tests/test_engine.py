@@ -24,8 +24,8 @@ from _engine_fixtures import (
     state,
     statuses,
 )
-from pytest_canary.engine import decide
-from pytest_canary.models import GateResult
+from pytest_canary.core.engine import decide
+from pytest_canary.core.models import GateResult
 
 # --- one gate at a time: (KPI changes, gate, its status, the decision) ------------------------
 

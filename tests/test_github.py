@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _report_fixtures import decision, rollout
-from pytest_canary import github
+from pytest_canary.render import github
 
 MIB = 1024 * 1024
 

@@ -70,7 +70,7 @@ def test_a_bad_line_fails_closed_naming_the_line(
 def test_a_bad_value_in_a_canonical_line_is_named_by_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_canary import kpi_jsonl
+    from pytest_canary.kpi import jsonl as kpi_jsonl
 
     monkeypatch.setattr(kpi_jsonl, "BLOCK", 512)
     root = make_root(tmp_path)
@@ -85,7 +85,7 @@ def test_a_bad_value_in_a_canonical_line_is_named_by_its_line(
 def test_invalid_utf8_and_an_endless_line_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_canary import kpi_jsonl
+    from pytest_canary.kpi import jsonl as kpi_jsonl
 
     root = make_root(tmp_path)
     source = tmp_path / "e.jsonl"
@@ -220,7 +220,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_is_shown_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_canary import kpi_engine
+    from pytest_canary.kpi import engine as kpi_engine
 
     monkeypatch.setattr(kpi_engine.time, "monotonic", iter(range(0, 100, 1)).__next__)
     terminal, pipe = _Terminal(), io.StringIO()

@@ -18,7 +18,7 @@ from _kpi_fixtures import (
     read_kpis,
     write_jsonl,
 )
-from pytest_canary.models import Kpis
+from pytest_canary.core.models import Kpis
 
 UTC = dt.UTC
 
@@ -205,7 +205,7 @@ def _mixed_events() -> list[Event]:
 def test_canonical_and_other_json_forms_give_the_same_kpis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_canary import kpi_jsonl
+    from pytest_canary.kpi import jsonl as kpi_jsonl
 
     monkeypatch.setattr(kpi_jsonl, "BLOCK", 4096)  # many blocks, some spanning the DST change
     root = make_root(tmp_path)
@@ -244,7 +244,7 @@ def _expected(items: list[Event], date: dt.date) -> dict[str, object]:
 def test_canonical_lines_take_the_fast_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_canary import kpi_jsonl
+    from pytest_canary.kpi import jsonl as kpi_jsonl
 
     def refuse(self: object, chunk: bytes) -> None:
         raise AssertionError("the general reader was used")

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _kpi_fixtures import RUN, Event, write_jsonl
-from pytest_canary import kpi_jsonl
-from pytest_canary.kpi_events import EVENT_TYPES, INSIDE, EventError, Window
-from pytest_canary.kpi_jsonl import tally_jsonl
+from pytest_canary.kpi import jsonl as kpi_jsonl
+from pytest_canary.kpi.events import EVENT_TYPES, INSIDE, EventError, Window
+from pytest_canary.kpi.jsonl import tally_jsonl
 
 WINDOW = Window.for_run_date(RUN.date())
 GOOD = [

@@ -20,8 +20,8 @@ import pytest
 
 from _kpi_fixtures import DATE, RECIPIENT, RUN, Event, events, make_root, write_jsonl, write_sqlite
 from pytest_canary.cli import main
-from pytest_canary.errors import CanaryUsageError
-from pytest_canary.kpi_sources import POSTGRES_SCHEMA, Source, parse_source
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.kpi.sources import POSTGRES_SCHEMA, Source, parse_source
 
 # Read at import: the autouse fixture of conftest.py clears CANARY_* before each test.
 POSTGRES_DSN = os.environ.get("CANARY_TEST_POSTGRES_DSN", "")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_canary.gates import builtin_gate_text
+from pytest_canary.store.gates import builtin_gate_text
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_GATES = REPO / "gates" / "mahnwesen.toml"
@@ -86,7 +86,7 @@ def test_wheel_carries_the_built_in_gates_and_the_type_marker(wheel: zipfile.Zip
 
     assert wheel.read("pytest_canary/data/mahnwesen.toml") == REPO_GATES.read_bytes()
     assert "pytest_canary/py.typed" in names
-    assert "pytest_canary/plugin.py" in names
+    assert "pytest_canary/plugin/__init__.py" in names
     assert not [n for n in names if n.startswith(("tests/", "demo/", "gates/"))]
 
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _engine_fixtures import GOOD_KPIS, hard_bounce, make_case, review, state
-from pytest_canary.engine import decide
-from pytest_canary.models import KPI_REQUIRED_FIELDS
+from pytest_canary.core.engine import decide
+from pytest_canary.core.models import KPI_REQUIRED_FIELDS
 
 SETTINGS = settings(
     max_examples=200,

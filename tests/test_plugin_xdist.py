@@ -14,8 +14,8 @@ import pytest
 
 # In-process inner runs drop the modules they imported when they end; imported here first, the
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
-import pytest_canary.rollout
-import pytest_canary.run  # noqa: F401
+import pytest_canary.ops.rollout
+import pytest_canary.plugin.run  # noqa: F401
 from _plugin_fixtures import DATE, TRACE, CanaryRoot, run_inner
 
 XDIST = ("-p", "xdist", "-n", "2")

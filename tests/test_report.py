@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _report_fixtures import decision, gate, rollout
-from pytest_canary import report
-from pytest_canary.models import InputRecord
+from pytest_canary.core.models import InputRecord
+from pytest_canary.render import report
 
 
 def _table_rows(markdown: str) -> list[str]:

@@ -23,10 +23,10 @@ from _rollout_fixtures import (
     snapshot,
     write_state,
 )
-from pytest_canary import jsonfile
-from pytest_canary.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.models import Decision, OperateState, Review, RolloutLog
-from pytest_canary.rollout import (
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core.models import Decision, OperateState, Review, RolloutLog
+from pytest_canary.ops.rollout import (
     apply_decision,
     load_decision,
     newest_decision_file,
@@ -411,7 +411,7 @@ def test_review_refuses_bad_by_or_note(by: str, note: str, says: str, tmp_path: 
 _APPLY_SCRIPT = """
 import datetime as dt, sys
 from pathlib import Path
-from pytest_canary.rollout import apply_decision, load_decision
+from pytest_canary.ops.rollout import apply_decision, load_decision
 from pytest_canary.store import TenantPaths
 paths = TenantPaths.open(Path(sys.argv[1]), "acme")
 made = load_decision(Path(sys.argv[2]))

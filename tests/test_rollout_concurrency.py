@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from _rollout_fixtures import decision, open_tenant, write_state
-from pytest_canary import jsonfile
+from pytest_canary.core import jsonfile
 from pytest_canary.store import read_state, verify_audit
 
 WORKERS = 8
@@ -18,8 +18,8 @@ WORKERS = 8
 _WORKER = """
 import datetime as dt, json, sys, time
 from pathlib import Path
-from pytest_canary.errors import RolloutRefused
-from pytest_canary.rollout import apply_decision, load_decision
+from pytest_canary.core.errors import RolloutRefused
+from pytest_canary.ops.rollout import apply_decision, load_decision
 from pytest_canary.store import TenantPaths
 root, file, start = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 paths = TenantPaths.open(root, "acme")

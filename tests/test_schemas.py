@@ -86,7 +86,7 @@ def test_the_committed_schemas_reject_an_invalid_kpi_file(tmp_path: Path) -> Non
 
 def test_validate_names_a_file_that_is_not_there(tmp_path: Path) -> None:
     """A named state, blocklist or KPI file that is missing is a problem, not a pass."""
-    from pytest_canary.validate import validate_paths
+    from pytest_canary.ops.validate import validate_paths
 
     names = ["acme/operate/operate_state.json", "acme/blocklist.json", "acme/2026-11-26.json"]
     problems, checked = validate_paths([tmp_path / name for name in names])

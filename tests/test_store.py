@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from _rollout_fixtures import NOW, decision, make_root, open_tenant, snapshot, write_state
-from pytest_canary import jsonfile
-from pytest_canary.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.store import (
     TenantPaths,
     append_audit,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _plugin_fixtures import GOOD_KPIS, CanaryRoot, canary_script, run
-from pytest_canary.trend import read_kpi_values, trend_chart
+from pytest_canary.render.trend import read_kpi_values, trend_chart
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_canary.models import OperateState
+    from pytest_canary.core.models import OperateState
 
 __all__ = ["BUCKETS", "dispatch_bucket", "should_dispatch"]
 
@@ -40,7 +40,7 @@ def dispatch_bucket(tenant: str, notice_id: str) -> int:
 def should_dispatch(state: OperateState | Mapping[str, Any], notice_id: str) -> bool:
     """True when ``notice_id`` goes through the new dispatch code for ``state``'s tenant.
 
-    ``state`` is an :class:`~pytest_canary.models.OperateState` or a mapping with at least
+    ``state`` is an :class:`~pytest_canary.core.models.OperateState` or a mapping with at least
     ``tenant``, ``quota`` and ``kill_switch`` (other keys, such as a whole parsed
     ``operate_state.json``, are ignored). Bad input raises :class:`ValueError`, never a guess:
     a dispatcher that cannot read its state must not send on the canary path by accident.
@@ -59,7 +59,7 @@ def should_dispatch(state: OperateState | Mapping[str, Any], notice_id: str) -> 
 def _read_state(state: object) -> tuple[str, int, bool]:
     if isinstance(state, Mapping):
         return _read_mapping(state)
-    models = sys.modules.get("pytest_canary.models")
+    models = sys.modules.get("pytest_canary.core.models")
     # An OperateState can only exist once its module was imported, so this check never loads it.
     if models is not None and isinstance(state, models.OperateState):
         return state.tenant, state.quota, state.kill_switch

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from pytest_canary import cli, gates, rollout, settings, store  # everything the rollout needs
+from pytest_canary import cli, store
+from pytest_canary.ops import rollout
+from pytest_canary.store import gates, settings
 
 _ = (gates, rollout, settings, store)
 

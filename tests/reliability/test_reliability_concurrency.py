@@ -26,8 +26,8 @@ from _reliability import (
 )
 from filelock import FileLock
 
-from pytest_canary.auditlog import read_audit
 from pytest_canary.store import TenantPaths, read_state, verify_audit
+from pytest_canary.store.audit import read_audit
 
 DATE = KPI_DATE.isoformat()
 

@@ -34,11 +34,11 @@ from _reliability import (
     state_doc,
 )
 
-from pytest_canary import rollout
-from pytest_canary.auditlog import read_audit, split_audit
-from pytest_canary.models import Decision, OperateState
-from pytest_canary.settings import now_berlin
+from pytest_canary.core.models import Decision, OperateState
+from pytest_canary.ops import rollout
 from pytest_canary.store import TEMP_PREFIX, TenantPaths, read_state, verify_audit
+from pytest_canary.store.audit import read_audit, split_audit
+from pytest_canary.store.settings import now_berlin
 
 FAULT_POINTS = [
     f"{label}:{step}"

@@ -19,12 +19,12 @@ from _reliability import FULL, decision_doc, dump, record, state_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_canary import jsonfile
-from pytest_canary.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.gates import GateConfig
-from pytest_canary.models import TENANT_PATTERN
-from pytest_canary.rollout import load_decision
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core.models import TENANT_PATTERN
+from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store import TenantPaths, read_state, validate_tenant_id
+from pytest_canary.store.gates import GateConfig
 
 EXAMPLES = 1500 if FULL else 60
 SETTINGS = settings(

@@ -1,0 +1,233 @@
+"""What a decision or a review does to an operate state: pure functions, no I/O, no clock.
+
+``rollout.py`` reads the state under the lock, asks :func:`plan_rollout` or :func:`reviewed`
+what the next state is, and writes it. Keeping the rules of SPEC §6 here, apart from the files,
+lets them be read (and tested) as the table they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core.models import Decision, HistoryEntry, OperateState, QuotaState, Review
+
+_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The outcome of one decision on one state.
+
+    ``new_state`` is ``None`` when the state file must not be written. ``repeat`` is the history
+    entry of a decision that was applied already (SPEC §6 rule 2).
+    """
+
+    outcome: Literal["applied", "unchanged"]
+    reason: str
+    new_state: OperateState | None = None
+    repeat: HistoryEntry | None = None
+
+
+def initial_state(tenant: str, steps: Sequence[int]) -> OperateState:
+    """What a missing state file means: the first step, kill switch off, serial 0."""
+    return OperateState(tenant=tenant, quota=steps[0], kill_switch=False, serial=0)
+
+
+def quota_state(state: OperateState) -> QuotaState:
+    return QuotaState(
+        quota=state.quota, kill_switch=state.kill_switch, serial=state.serial, review=state.review
+    )
+
+
+def plan_rollout(
+    state: OperateState,
+    decision: Decision,
+    steps: Sequence[int],
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> Plan:
+    """SPEC §6 in its order, after the foreign-tenant and corrupt-state checks. Raises on refusal."""
+    tenant = state.tenant
+    if state.quota not in steps:
+        raise RolloutRefused(
+            f"{tenant}: the state's quota {state.quota} is not one of the steps {_list(steps)};"
+            " the state file is left for review, nothing was written"
+        )
+    rollouts = [h for h in state.history if h.event == "ROLLOUT"]
+    done = next((h for h in rollouts if h.decision_id == decision.decision_id), None)
+    if done is not None:
+        reason = f"{decision.decision} already applied (serial {done.serial}); nothing to do"
+        return Plan("unchanged", reason, repeat=done)
+    if decision.is_go:
+        earlier = next((h for h in rollouts if h.kpi_date == decision.date and h.is_go), None)
+        if earlier is not None:
+            return Plan(
+                "unchanged",
+                f"a GO for KPI date {decision.date} was already applied ({earlier.decision},"
+                f" serial {earlier.serial}): one step per KPI date",
+            )
+    if now - decision.created_at > max_age:
+        raise RolloutRefused(
+            f"{tenant}: the {decision.decision} decision of {decision.date} was created at"
+            f" {decision.created_at.isoformat()}, more than {_hours(max_age)} ago (--max-age);"
+            " decide again; nothing was written"
+        )
+    if decision.is_go:
+        return _go_plan(state, decision, steps, now)
+    if decision.decision == "BACKOUT":
+        first = steps[0]
+        if state.kill_switch and state.quota == first and state.review is None:
+            return Plan("unchanged", f"BACKOUT: already backed out (quota {first}, kill switch on)")
+        return Plan(
+            "applied",
+            f"BACKOUT: kill switch on, quota {state.quota} → {first}",
+            _after_decision(state, decision, now, quota=first, kill_switch=True),
+        )
+    return Plan("unchanged", f"{decision.decision}: no change to the state")
+
+
+def _go_plan(
+    state: OperateState, decision: Decision, steps: Sequence[int], now: dt.datetime
+) -> Plan:
+    base, target = decision.base, decision.target.quota
+    if (base.quota, base.kill_switch) != (state.quota, state.kill_switch):
+        raise RolloutRefused(
+            f"{state.tenant}: stale {decision.decision} decision: made for quota {base.quota}"
+            f" {_switch(base.kill_switch)}, but the state is now quota {state.quota}"
+            f" {_switch(state.kill_switch)} (serial {state.serial}); decide again;"
+            " nothing was written"
+        )
+    if target not in steps:
+        raise RolloutRefused(
+            f"{state.tenant}: {decision.decision} targets quota {target}, not one of the steps"
+            f" {_list(steps)}; nothing was written"
+        )
+    # A GO climbs one step (or stays at the top) and clears the kill switch; a decision file
+    # that says otherwise was edited by hand, and is refused rather than applied as it reads.
+    # base.quota is the state's quota (checked above), which plan_rollout found among the steps.
+    step = steps[min(steps.index(base.quota) + 1, len(steps) - 1)]
+    if (decision.decision, target, decision.target.kill_switch) != (f"GO_{step}", step, False):
+        raise RolloutRefused(
+            f"{state.tenant}: inconsistent {decision.decision} decision: target quota {target}"
+            f" {_switch(decision.target.kill_switch)}, but one step up from quota {base.quota}"
+            f" is GO_{step} with the kill switch off; decide again; nothing was written"
+        )
+    if (state.quota, state.kill_switch, state.review) == (target, False, None):
+        # At the top step every good day is GO_100 again: the history records changes, not
+        # confirmations, so nothing is written.
+        return Plan("unchanged", f"{decision.decision}: already at quota {target}")
+    return Plan(
+        "applied",
+        f"{decision.decision}: quota {state.quota} → {target}, kill switch off",
+        _after_decision(state, decision, now, quota=target, kill_switch=False),
+    )
+
+
+def _after_decision(
+    state: OperateState, decision: Decision, now: dt.datetime, *, quota: int, kill_switch: bool
+) -> OperateState:
+    entry = HistoryEntry(
+        serial=state.serial + 1,
+        at=now,
+        event="ROLLOUT",
+        decision=decision.decision,
+        decision_id=decision.decision_id,
+        kpi_date=decision.date,
+        trace_id=decision.trace_id,
+        base=state.base,
+        from_quota=state.quota,
+        to_quota=quota,
+        kill_switch=kill_switch,
+        reasons=list(decision.reasons),
+    )
+    return _successor(state, now, entry, review=None)
+
+
+def reviewed(state: OperateState, *, by: str, note: str, now: dt.datetime) -> OperateState:
+    """The state with a review recorded (SPEC §6 re-entry after BACKOUT); quota and switch kept.
+
+    ``by`` and ``note`` must each be one non-empty line and hold no e-mail address: they go into
+    the history and the audit log, which never hold an address. Otherwise a usage error.
+    """
+    who, text = review_text(by, note)
+    entry = HistoryEntry(
+        serial=state.serial + 1,
+        at=now,
+        event="REVIEW",
+        base=state.base,
+        from_quota=state.quota,
+        to_quota=state.quota,
+        kill_switch=state.kill_switch,
+        reasons=[text],
+    )
+    return _successor(state, now, entry, review=Review(by=who, note=text, at=now))
+
+
+def applied_views(entry: HistoryEntry) -> tuple[QuotaState, QuotaState]:
+    """Before and after of an applied ROLLOUT entry, rebuilt from the history alone."""
+    before = QuotaState(
+        quota=entry.base.quota,
+        kill_switch=entry.base.kill_switch,
+        serial=entry.serial - 1,
+        review=entry.base.review,
+    )
+    after = QuotaState(
+        quota=entry.to_quota, kill_switch=entry.kill_switch, serial=entry.serial, review=None
+    )
+    return before, after
+
+
+def _successor(
+    state: OperateState, now: dt.datetime, entry: HistoryEntry, *, review: Review | None
+) -> OperateState:
+    # Validated again (not model_copy): a quota out of range must fail before it reaches disk.
+    return OperateState.model_validate(
+        {
+            **state.model_dump(),
+            "quota": entry.to_quota,
+            "kill_switch": entry.kill_switch,
+            "review": review,
+            "serial": entry.serial,
+            "last_decision_id": entry.decision_id or state.last_decision_id,
+            "updated_at": now,
+            "history": [*state.history, entry],
+        }
+    )
+
+
+def review_text(by: str, note: str) -> tuple[str, str]:
+    """``by`` and ``note`` stripped, or the usage error :func:`reviewed` would raise."""
+    return _one_line("--by", by, 100), _one_line("--note", note, 500)
+
+
+def _one_line(option: str, value: str, limit: int) -> str:
+    text = value.strip()
+    if not text or not text.isprintable():
+        raise CanaryUsageError(
+            f"{option}: must be one non-empty line of printable text, got {value!r}"
+        )
+    if len(text) > limit:
+        raise CanaryUsageError(f"{option}: at most {limit} characters, got {len(text)}")
+    if _ADDRESS.search(text):
+        raise CanaryUsageError(
+            f"{option}: looks like it holds an e-mail address; give a name or user id"
+            " (addresses never go into the state or the audit log)"
+        )
+    return text
+
+
+def _switch(on: bool) -> str:
+    return "kill switch on" if on else "kill switch off"
+
+
+def _list(steps: Sequence[int]) -> str:
+    return ", ".join(map(str, steps))
+
+
+def _hours(span: dt.timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}h"

@@ -1,0 +1,1 @@
+"""The sender DNS check: SPF, DKIM and DMARC records, looked up and judged."""

@@ -1,0 +1,1 @@
+"""Operations on a tenant's files: rollout, status, validation, retention, backtest."""

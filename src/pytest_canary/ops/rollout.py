@@ -1,0 +1,307 @@
+"""Applying a decision or a review to a tenant's state: the only writer of ``operate_state.json``.
+
+The rules (what a decision does to a state) are pure, in ``transitions.py``; this module does the
+I/O around them, all under the tenant's state lock and in the order of SPEC §6: the state first
+(the commit point: one atomic rename), then the rollout log, then the audit line.
+
+Crash safety. A kill before the rename leaves the old state (its temporary file is swept by the
+next writer); after it, the new state with its history entry. A re-run after a kill between the
+rename and the audit line finds the decision in the history (rule 2) but no ``applied`` audit line
+for it, and completes the record: rollout log and audit line, the line marked ``recovered``, the
+log ``applied`` with ``changed=true`` (the change did happen, once). Nothing that happened to the
+state goes unrecorded, and nothing is applied twice.
+
+Refusals write nothing at all, not even an audit line (SPEC §6: "exit 4, nothing written"); the
+caller reports them (exit code, terminal summary, annotations). A run that changes nothing still
+appends an audit line, and writes the rollout log of its date unless that log already records an
+applied change: a repeated or concurrent run never overwrites "applied" with "unchanged" (the
+audit log keeps every run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import RolloutRefused
+from pytest_canary.core.models import Decision, HistoryEntry, OperateState, QuotaState, RolloutLog
+from pytest_canary.core.transitions import (
+    applied_views,
+    initial_state,
+    plan_rollout,
+    quota_state,
+    review_text,
+    reviewed,
+)
+from pytest_canary.render.report import rollout_markdown
+from pytest_canary.store import (
+    DECISION_FILE,
+    DEFAULT_LOCK_TIMEOUT,
+    TenantPaths,
+    append_audit,
+    dated_files,
+    read_audit,
+    read_state,
+    state_lock,
+    sweep_temps,
+    write_atomic,
+)
+
+DEFAULT_MAX_AGE = dt.timedelta(hours=26)
+"""A decision older than this (after its ``created_at``) is refused: decide again."""
+DEFAULT_STEPS = (10, 25, 50, 100)
+
+
+# --- finding and reading a decision -----------------------------------------------------------
+
+
+def newest_decision_file(paths: TenantPaths) -> Path:
+    """The ``<date>_decision.json`` with the latest date in its name (never by mtime).
+
+    No decision file at all is a refusal (exit 4), not a usage error: the command line was right,
+    there is just nothing to roll out until ``canary decide`` has run.
+    """
+    folder = paths.check(paths.canary_dir)
+    dated = dated_files(folder, DECISION_FILE)
+    if not dated:
+        raise RolloutRefused(
+            f"{paths.tenant}: no <YYYY-MM-DD>_decision.json in {folder}; run `canary decide` first"
+        )
+    return paths.check(dated[max(dated)])
+
+
+def load_decision(path: Path) -> Decision:
+    """Strictly parse a decision file; anything wrong is a one-line :class:`RolloutRefused`."""
+    try:
+        data = jsonfile.read_bytes(path)
+        jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
+        # Strict: a quota of "50" or a time given as a number is not a file the engine wrote.
+        return Decision.model_validate_json(data, strict=True)
+    except jsonfile.InvalidInput as exc:
+        raise RolloutRefused(f"{exc}; nothing was written") from None
+    except ValidationError as exc:
+        message = jsonfile.validation_message(str(path), exc)
+        raise RolloutRefused(f"{message}; nothing was written") from None
+
+
+# --- applying ---------------------------------------------------------------------------------
+
+
+def apply_decision(
+    paths: TenantPaths,
+    decision: Decision,
+    *,
+    now: dt.datetime,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    steps: Sequence[int] | None = None,
+) -> RolloutLog:
+    """Apply ``decision`` to the tenant's state (SPEC §6, in its order), under the state lock.
+
+    Returns the rollout log that was written. Raises :class:`RolloutRefused`, having written
+    nothing, for a decision of another tenant, a corrupt state, a decision older than
+    ``max_age``, a stale GO, or a lock held longer than ``lock_timeout`` seconds. ``steps`` are
+    the configured steps (default: the decision's own): the first is where a missing state
+    starts and where BACKOUT returns.
+    """
+    _require_aware(now)
+    if decision.tenant != paths.tenant:
+        raise RolloutRefused(
+            f"{paths.tenant}: the decision is for tenant {decision.tenant!r}, not"
+            f" {paths.tenant!r}; nothing was written"
+        )
+    ladder = tuple(steps) if steps else tuple(decision.steps)
+    if not ladder:
+        raise RolloutRefused(f"{paths.tenant}: the decision names no steps; decide again")
+    with state_lock(paths, lock_timeout):
+        current = _read_state_or_refuse(paths) or initial_state(paths.tenant, ladder)
+        plan = plan_rollout(current, decision, ladder, now, max_age)
+        if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
+            before, after = applied_views(plan.repeat)
+            reason = (
+                f"{decision.decision} was applied at {plan.repeat.at.isoformat()}"
+                f" (serial {plan.repeat.serial}) by a run that stopped before its log;"
+                " log and audit line completed now"
+            )
+            log = _log(decision, now, "applied", before, after, reason)
+            _record(paths, log, committed=False, recovered=True)
+            return log
+        if plan.new_state is not None:
+            _write_state(paths, plan.new_state)
+        after_state = quota_state(plan.new_state or current)
+        log = _log(decision, now, plan.outcome, quota_state(current), after_state, plan.reason)
+        _record(paths, log, committed=plan.new_state is not None)
+        return log
+
+
+def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -> bool:
+    """Whether ``entry`` is the newest ROLLOUT and no ``applied`` audit line records it.
+
+    Only the newest: that is where a killed run leaves its gap, and an old decision applied
+    again long after its audit lines were pruned must not be "recovered".
+    """
+    rollouts = [h for h in state.history if h.event == "ROLLOUT"]
+    if entry is not rollouts[-1]:
+        return False
+    try:
+        lines = read_audit(paths.check(paths.audit))
+    except OSError as exc:
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot read the audit log {paths.audit} ({_why(exc)});"
+            " nothing was written"
+        ) from None
+    return not any(
+        line.get("event") == "ROLLOUT"
+        and line.get("decision_id") == entry.decision_id
+        and line.get("changed") is True
+        for line in lines
+    )
+
+
+def _record(
+    paths: TenantPaths, log: RolloutLog, *, committed: bool, recovered: bool = False
+) -> None:
+    """Rollout log (JSON, Markdown) and the audit line, after the state (when it changed)."""
+    json_path = paths.check(paths.rollout_json(log.date))
+    md_path = paths.check(paths.rollout_md(log.date))
+    try:
+        if log.changed or not _records_applied(json_path):
+            for target in (json_path, md_path):
+                sweep_temps(target)
+            write_atomic(json_path, jsonfile.model_bytes(log), label="rolloutlog")
+            write_atomic(md_path, rollout_markdown(log).encode(), label="rolloutlog-md")
+        fields: dict[str, Any] = {
+            "date": log.date.isoformat(),
+            "decision": log.decision,
+            "decision_id": log.decision_id,
+            "trace_id": log.trace_id,
+            "changed": log.changed,
+            "outcome": log.outcome,
+            "before": _brief(log.before),
+            "after": _brief(log.after),
+            "reason": log.reasons[0],
+        }
+        if recovered:
+            fields["recovered"] = True
+        append_audit(paths, "ROLLOUT", fields, log.at)
+    except OSError as exc:
+        serial = log.after.serial if log.after else "?"
+        done = f"the state was written (serial {serial})" if committed else "the state is unchanged"
+        raise RolloutRefused(
+            f"{paths.tenant}: {done}, but the rollout log or audit line could not be written"
+            f" ({_why(exc)}); run the rollout again to complete them"
+        ) from None
+
+
+def _records_applied(path: Path) -> bool:
+    try:
+        existing = RolloutLog.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return False  # missing or unreadable: it is replaced
+    return existing.outcome == "applied"
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+def record_review(
+    paths: TenantPaths,
+    *,
+    by: str,
+    note: str,
+    now: dt.datetime,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    steps: Sequence[int] = DEFAULT_STEPS,
+) -> OperateState:
+    """Record a review (SPEC §6 re-entry after BACKOUT): the next GO may clear the kill switch.
+
+    ``by`` and ``note`` must each be one non-empty line without an e-mail address (usage error,
+    checked before anything is touched). A corrupt state is refused; a missing one is the
+    initial state at ``steps[0]``. Writes the state (serial + 1, a ``REVIEW`` history entry),
+    then a ``REVIEW`` audit line.
+    """
+    _require_aware(now)
+    who, text = review_text(by, note)
+    with state_lock(paths, lock_timeout):
+        current = _read_state_or_refuse(paths) or initial_state(paths.tenant, steps)
+        new = reviewed(current, by=who, note=text, now=now)
+        _write_state(paths, new)
+        fields = {
+            "by": who,
+            "note": text,
+            "serial": new.serial,
+            "after": _brief(quota_state(new)),
+        }
+        try:
+            append_audit(paths, "REVIEW", fields, now)
+        except OSError as exc:
+            raise RolloutRefused(
+                f"{paths.tenant}: the review was recorded in the state (serial {new.serial}) but"
+                f" its audit line could not be written ({_why(exc)})"
+            ) from None
+        return new
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
+    try:
+        return read_state(paths)
+    except jsonfile.InvalidInput as exc:
+        raise RolloutRefused(
+            f"{exc}; the state file is left for review, nothing was written"
+        ) from None
+
+
+def _write_state(paths: TenantPaths, state: OperateState) -> None:
+    sweep_temps(paths.state)  # a killed writer's leftover; we hold the lock, so none is live
+    try:
+        write_atomic(paths.state, jsonfile.model_bytes(state), label="state")
+    except OSError as exc:
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot write {paths.state} ({_why(exc)}); the state is unchanged"
+        ) from None
+
+
+def _log(
+    decision: Decision,
+    now: dt.datetime,
+    outcome: Literal["applied", "unchanged"],
+    before: QuotaState,
+    after: QuotaState,
+    reason: str,
+) -> RolloutLog:
+    return RolloutLog(
+        tenant=decision.tenant,
+        date=decision.date,
+        decision=decision.decision,
+        decision_id=decision.decision_id,
+        trace_id=decision.trace_id,
+        at=now,
+        outcome=outcome,
+        changed=outcome == "applied",
+        before=before,
+        after=after,
+        reasons=[reason, *decision.reasons],
+    )
+
+
+def _brief(state: QuotaState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {"quota": state.quota, "kill_switch": state.kill_switch, "serial": state.serial}
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _require_aware(now: dt.datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")  # a caller's bug, not a user's

@@ -1,0 +1,127 @@
+"""Where each tenant stands: quota, kill switch, pending review, last decision, last GO, KPI age.
+
+Reads only. Every file is judged on its own: a corrupt state or decision file is shown as
+corrupt (one line naming the file), never as a traceback, and the other columns still show.
+A tenant whose newest KPI file is more than a day older than today (Europe/Berlin) gets a
+warning: the KPI engine has stopped delivering, and every decision since has held for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_canary import store
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import RolloutRefused
+from pytest_canary.ops.rollout import load_decision
+from pytest_canary.store.settings import BERLIN
+
+STALE_AFTER_DAYS = 1
+"""A newest KPI file older than this many days (before today) is a warning."""
+
+
+@dataclass
+class TenantStatus:
+    tenant: str
+    quota: int | None = None
+    kill_switch: bool | None = None
+    pending_review: bool | None = None
+    state: str = "ok"  # ok | missing (initial state) | corrupt
+    state_error: str | None = None
+    last_decision: str | None = None
+    last_decision_date: str | None = None
+    decision_error: str | None = None
+    last_go_date: str | None = None
+    days_since_go: int | None = None
+    newest_kpi_date: str | None = None
+    kpi_age_days: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def newest_kpi_date(paths: store.TenantPaths) -> dt.date | None:
+    return max(store.dated_files(paths.dir, store.KPI_FILE), default=None)
+
+
+def tenant_status(paths: store.TenantPaths, today: dt.date, first_step: int) -> TenantStatus:
+    """One tenant's status; ``first_step`` is the quota of a tenant without a state file."""
+    status = TenantStatus(paths.tenant)
+    try:
+        state = store.read_state(paths)
+    except jsonfile.InvalidInput as exc:
+        state = None
+        status.state, status.state_error = "corrupt", str(exc)
+        status.warnings.append(f"state file corrupt: {exc}")
+    if state is None and status.state != "corrupt":
+        status.state = "missing"
+        status.quota, status.kill_switch, status.pending_review = first_step, False, False
+    elif state is not None:
+        status.quota, status.kill_switch = state.quota, state.kill_switch
+        status.pending_review = state.kill_switch and state.review is None
+        gos = [entry for entry in state.history if entry.is_go]
+        if gos:
+            went = gos[-1].at.astimezone(BERLIN).date()
+            status.last_go_date = went.isoformat()
+            status.days_since_go = (today - went).days
+    decisions = store.dated_files(paths.canary_dir, store.DECISION_FILE)
+    if decisions:  # none yet is not a problem; an unreadable newest one is
+        try:
+            decision = load_decision(decisions[max(decisions)])
+        except RolloutRefused as exc:
+            status.decision_error = str(exc).removesuffix("; nothing was written")
+            status.warnings.append(f"decision file corrupt: {status.decision_error}")
+        else:
+            status.last_decision = decision.decision
+            status.last_decision_date = decision.date.isoformat()
+    newest = newest_kpi_date(paths)
+    if newest is None:
+        status.warnings.append(f"no KPI file at all in {paths.dir}: is the KPI engine running?")
+    else:
+        status.newest_kpi_date = newest.isoformat()
+        status.kpi_age_days = (today - newest).days
+        if status.kpi_age_days > STALE_AFTER_DAYS:
+            status.warnings.append(
+                f"newest KPI file {newest.isoformat()}.json is {status.kpi_age_days} days old"
+                f" (today is {today.isoformat()} in Europe/Berlin): a silent upstream failure?"
+            )
+    return status
+
+
+def _cell(value: object, empty: str = "-") -> str:
+    return empty if value is None else str(value)
+
+
+def table(statuses: list[TenantStatus]) -> list[str]:
+    """The terminal table, one row per tenant, then one line per warning."""
+    header = ("tenant", "quota", "kill switch", "review", "last decision", "last GO", "newest KPI")
+    rows = []
+    for s in statuses:
+        if s.state == "corrupt":
+            quota, switch, review = "CORRUPT", "?", "?"
+        else:
+            quota = f"{s.quota} %" + (" (new)" if s.state == "missing" else "")
+            switch = "on" if s.kill_switch else "off"
+            review = "PENDING" if s.pending_review else ("recorded" if s.kill_switch else "-")
+        if s.decision_error is not None:
+            last = "CORRUPT"
+        elif s.last_decision is not None:
+            last = f"{s.last_decision} {s.last_decision_date}"
+        else:
+            last = "none"
+        go = "never" if s.days_since_go is None else f"{s.days_since_go} d ago ({s.last_go_date})"
+        if s.state == "corrupt":
+            go = "?"
+        kpi = "none" if s.newest_kpi_date is None else f"{s.newest_kpi_date} ({s.kpi_age_days} d)"
+        rows.append((s.tenant, quota, switch, review, last, go, kpi))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
+    for s in statuses:
+        lines += [f"WARNING {s.tenant}: {w}" for w in s.warnings]
+    return lines

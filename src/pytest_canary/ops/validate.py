@@ -1,0 +1,150 @@
+"""``canary validate`` and ``canary schema``: every file we read or write, checked by its name.
+
+Files are recognised by name, as they are laid out under the root (SPEC §3); anything else is
+skipped, so the command can serve as a pre-commit hook over whatever files a commit touches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.core.models import SCHEMA_MODELS, Decision, RolloutLog
+from pytest_canary.store.gates import GateConfig, gate_files
+from pytest_canary.store.readers import kpis_from_object, read_state, summarise_blocklist
+
+_KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+_SUFFIX_MODELS: dict[str, type[BaseModel]] = {
+    "_decision.json": Decision,
+    "_rollout_log.json": RolloutLog,
+}
+
+
+def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
+    def check(path: Path, where: str) -> str | None:
+        data = jsonfile.read_bytes(path, where)
+        jsonfile.parse_json(data, where)
+        try:
+            model.model_validate_json(data, strict=True)  # as the rollout reads them
+        except ValidationError as exc:
+            return jsonfile.validation_message(where, exc)
+        return None
+
+    return check
+
+
+def _check_kpis(path: Path, where: str) -> str | None:
+    """As :func:`inputs.read_kpis` checks it, with the path shown as it was given."""
+    match = _KPI.match(path.name)
+    assert match is not None
+    date = dt.date.fromisoformat(match.group(1))
+    data = jsonfile.read_bytes(path, where)
+    reading = kpis_from_object(
+        jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
+    )
+    problems = reading.problems()
+    return problems[0] if problems else None
+
+
+@functools.cache
+def _steps(gates: Path) -> tuple[int, ...]:
+    """The steps of the gates in ``gates/`` (read once per run), else the built-in ones."""
+    try:
+        config = GateConfig.load(gate_files(gates) if gates.is_dir() else [])
+    except CanaryUsageError:
+        config = GateConfig.load([])  # a broken gate file is reported as such, not per state file
+    return config.for_tenant(None, {}).steps
+
+
+def _check_state(path: Path, where: str) -> str | None:
+    """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
+    reading = read_state(path, path.parent.parent.name, _steps(Path("gates").absolute()))
+    return reading.error
+
+
+def _check_blocklist(path: Path, where: str) -> str | None:
+    raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
+    summarise_blocklist(raw, where, dt.date.today())
+    return None
+
+
+def _check_gates(path: Path, where: str) -> str | None:
+    try:
+        GateConfig.load([path], {path: where})
+    except CanaryUsageError as exc:
+        return str(exc)
+    return None
+
+
+def checker_for(path: Path) -> Callable[[Path, str], str | None] | None:
+    """How to check a file, judged by its name; ``None`` for files that are not ours."""
+    name = path.name
+    if name == "operate_state.json":
+        return _check_state
+    for suffix, model in _SUFFIX_MODELS.items():
+        if name.endswith(suffix):
+            return _check_model(model)
+    if _KPI.match(name):
+        return _check_kpis
+    if name == "blocklist.json":
+        return _check_blocklist
+    if name.endswith(".toml") and path.parent.name == "gates":
+        return _check_gates
+    return None
+
+
+def _expand(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and checker_for(p))
+        else:
+            yield path
+
+
+def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
+    """One line per invalid file, and how many files were checked."""
+    problems: list[str] = []
+    checked = 0
+    for path in _expand(paths):
+        check = checker_for(path)
+        if check is None:
+            continue
+        checked += 1
+        where = str(path)
+        if not path.exists() and not path.is_symlink():  # the readers take absence as "none yet"
+            problems.append(f"{where}: no such file")
+            continue
+        try:
+            problem = check(path, where)
+        except jsonfile.InvalidInput as exc:
+            problem = str(exc)
+        if problem is not None:
+            problems.append(problem)
+    return problems, checked
+
+
+def schemas() -> dict[str, str]:
+    """File name → JSON Schema text of every model at a file boundary."""
+    return {
+        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
+        + "\n"
+        for name, model in SCHEMA_MODELS.items()
+    }
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in schemas().items():
+        target = folder / name
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written

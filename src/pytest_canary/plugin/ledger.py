@@ -1,0 +1,124 @@
+"""What should have reported and what did: the controller's ledger of a canary run's gates.
+
+Under xdist the controller collects nothing: it learns the gates each worker expected from the
+workers' output, and their verdicts from the reports they send. A gate that never reported
+(deselected, cut off by ``-x``, lost with a worker) is named, so that it cannot pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from pytest_canary.core.models import GateResult, GateStatus
+from pytest_canary.plugin.items import MESSAGE_KEY, STATUS_KEY, GateItem
+
+__all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_status", "expected_of"]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A gate item a worker collected: which tenant and gate it judges, and how it counts."""
+
+    tenant: str
+    gate: str
+    kind: str
+    shadow: bool = False
+
+    def as_list(self) -> list[Any]:
+        return [self.tenant, self.gate, self.kind, self.shadow]
+
+
+@dataclass
+class Ledger:
+    """What should have reported, and what did: the controller's view of the run."""
+
+    expected: dict[str, Expected] = field(default_factory=dict)
+    statuses: dict[str, tuple[GateStatus, str]] = field(default_factory=dict)
+    # node ids by tenant, so a tenant's lookups cost its own gates, not every tenant's (O(n²))
+    _by_tenant: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def expect(self, nodeid: str, exp: Expected) -> None:
+        """Remember a gate that should report (every xdist worker names the same gates once)."""
+        if nodeid in self.expected:
+            return
+        self.expected[nodeid] = exp
+        self._by_tenant.setdefault(exp.tenant, []).append(nodeid)
+
+    def of_tenant(self, tenant: str) -> list[tuple[str, Expected]]:
+        """The tenant's expected gates as ``(nodeid, Expected)``, in the order they were met."""
+        return [(nodeid, self.expected[nodeid]) for nodeid in self._by_tenant.get(tenant, ())]
+
+    def record(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        status = cast("GateStatus | None", props.get(STATUS_KEY))
+        if report.when == "teardown" and report.failed:
+            status = "error"
+        if status is None and report.failed:
+            status = "error"
+        if status is not None:
+            self.statuses[report.nodeid] = (status, str(props.get(MESSAGE_KEY, "")))
+
+    def custom_results(self, tenant: str) -> tuple[list[GateResult], list[str]]:
+        """The tenant's custom gate verdicts, and the names of every gate that did not report."""
+        results, missing = [], []
+        for nodeid, exp in self.of_tenant(tenant):
+            reported = self.statuses.get(nodeid)
+            if reported is None:
+                missing.append(exp.gate)
+            elif exp.kind == "custom":
+                results.append(custom_result(exp, nodeid, *reported))
+        return results, missing
+
+
+def custom_result(exp: Expected, nodeid: str, status: GateStatus, message: str) -> GateResult:
+    return GateResult(
+        name=exp.gate,
+        label=exp.gate,
+        kind="custom",
+        metric="custom",
+        value=None,
+        op="==",
+        threshold=None,
+        status=status,
+        message=message or f"{exp.gate}: {status}",
+        source=nodeid,
+        shadow=exp.shadow,
+    )
+
+
+def expected_of(item: pytest.Item, shadow_of: Callable[[str, str], bool]) -> Expected | None:
+    if isinstance(item, GateItem):
+        shadow = shadow_of(item.tenant, item.name)
+        kind = "threshold" if item.name not in ("inputs", "kill_switch") else item.name
+        return Expected(item.tenant, item.name, kind, shadow)
+    marker = item.get_closest_marker("canary_gate")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None:
+        return None
+    name = getattr(item, "originalname", item.name)
+    return Expected(
+        str(callspec.params["canary_tenant"]),
+        name,
+        "custom",
+        bool(marker.kwargs.get("shadow", False)),
+    )
+
+
+def custom_status(
+    report: pytest.TestReport, call: pytest.CallInfo[None], severity: str
+) -> GateStatus:
+    if report.passed:
+        return "pass"
+    if report.skipped:
+        return "skipped"
+    if (
+        report.when == "call"
+        and call.excinfo is not None
+        and call.excinfo.errisinstance(AssertionError)
+    ):
+        return "backout" if severity == "backout" else "hold"
+    return "error"

@@ -1,0 +1,1 @@
+"""Markdown, terminal text, the trend chart and GitHub outputs, rendered from models."""

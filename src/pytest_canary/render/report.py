@@ -1,0 +1,358 @@
+"""Markdown and terminal text rendered from a Decision or a RolloutLog: pure, no I/O.
+
+Everything shown comes from the model handed in and nothing else (no address exists there), so a
+report never says more than the decision file itself. Tenants are always listed worst first
+(BACKOUT, HOLD, GO, then by tenant id): the first screen, or the part of a step summary GitHub
+keeps, is the part someone has to act on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from pytest_canary.core.models import Decision, GateResult, QuotaState, RolloutLog
+
+_NONE = "—"
+TERMINAL_FULL_LIMIT = 50
+"""Up to this many tenants the terminal summary shows one line each."""
+TERMINAL_CAP = 50
+"""Above the limit, at most this many lines of tenants that need attention."""
+_MESSAGE_CAP = 300
+
+_OPS = {"<=": "≤", ">=": "≥", "==": "="}
+_VIOLATED = {"<=": ">", ">=": "<", "==": "!="}
+_ACTIONS = {
+    "HOLD": "change nothing",
+    "BACKOUT": "kill switch on, quota back to the first step",
+}
+
+
+# --- small formatting helpers ----------------------------------------------------------------
+
+
+def _line(text: object) -> str:
+    """Text on one line: every run of whitespace, line breaks included, becomes one space."""
+    return " ".join(str(text).split())
+
+
+def _cell(text: object) -> str:
+    """One Markdown table cell: one line, pipes escaped, never empty."""
+    return _line(text).replace("\\", "\\\\").replace("|", "\\|") or _NONE
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _number(value: float) -> str:
+    """A count as an int, anything else in its shortest exact-enough form."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _is_rate(gate: GateResult) -> bool:
+    return "/" in gate.metric or gate.metric.endswith("rate") or gate.name.endswith("_rate")
+
+
+def _value(value: float | None, *, rate: bool) -> str:
+    """``3.1 % (0.031)`` for a rate, ``12`` for a count, ``—`` for no value."""
+    if value is None:
+        return _NONE
+    if rate:
+        return f"{value * 100:.3g} % ({value:g})"
+    return _number(value)
+
+
+def _quota(quota: int | None) -> str:
+    return _NONE if quota is None else f"{quota} %"
+
+
+def _switch(on: bool | None) -> str:
+    if on is None:
+        return _NONE
+    return "on" if on else "off"
+
+
+def _severity(decision: str) -> int:
+    return {"BACKOUT": 0, "HOLD": 1}.get(decision, 2)
+
+
+def _worst_first(decisions: Iterable[Decision]) -> list[Decision]:
+    return sorted(decisions, key=lambda d: (_severity(d.decision), d.tenant, d.date))
+
+
+def _action(decision: Decision) -> str:
+    if decision.is_go:
+        return "raise the quota one step, kill switch off"
+    return _ACTIONS.get(decision.decision, decision.decision)
+
+
+def _rollout_word(log: RolloutLog) -> str:
+    if log.outcome == "refused":
+        return "refused: " + ("; ".join(_line(r) for r in log.reasons) or "no reason given")
+    return log.outcome
+
+
+# --- one decision -----------------------------------------------------------------------------
+
+
+def _gate_row(gate: GateResult) -> str:
+    rate = _is_rate(gate)
+    name = f"{gate.label} ({gate.name})" if gate.label and gate.label != gate.name else gate.name
+    verdict = gate.status.upper() if gate.status in ("hold", "backout", "error") else gate.status
+    if gate.shadow:
+        name += " [shadow]"
+        verdict += " (shadow, not counted)"
+    threshold = _NONE
+    if gate.threshold is not None:
+        threshold = f"{_OPS[gate.op]} {_value(gate.threshold, rate=rate)}"
+    cells = [
+        name,
+        _value(gate.value, rate=rate),
+        threshold,
+        _value(gate.backout_threshold, rate=rate),
+        verdict,
+        gate.source,
+    ]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
+    """The Markdown beside ``<date>_decision.json``: the decision first, then why.
+
+    ``trend`` is an optional Mermaid chart; it is fenced as ``mermaid`` unless it already starts
+    with a code fence, and it goes last.
+    """
+    d = decision
+    base, target = d.base, d.target
+    switch = f"{_switch(base.kill_switch)} → {_switch(target.kill_switch)}"
+    if d.kill_switch_recommended:
+        switch += " (recommended on)"
+    lines = [
+        f"## {d.tenant} — {d.decision}",
+        "",
+        f"**{d.decision}** for KPI date {d.date.isoformat()}: {_action(d)}.",
+        "",
+        f"- quota: {_quota(base.quota)} → {_quota(target.quota)}",
+        f"- kill switch: {switch}",
+    ]
+    if base.review is not None:
+        review = base.review
+        lines.append(f"- review: by {_line(review.by)} at {review.at.isoformat()}")
+    lines += [f"- state serial: {base.serial}", "", "### Gates", ""]
+    if d.gates:
+        lines += [
+            "| gate | value | threshold | backout above | verdict | source |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [_gate_row(g) for g in d.gates]
+    else:
+        lines.append("No gate ran.")
+    lines += ["", "### Reasons", ""]
+    lines += [f"- {_line(r)}" for r in d.reasons] or ["- every gate passed"]
+    if d.inputs:
+        lines += ["", "### Inputs", ""]
+        for record in d.inputs:
+            state = "valid" if record.valid else "INVALID"
+            if not record.present:
+                state = "missing"
+            text = f"- {record.name}: {state}, `{_line(record.path)}`"
+            if record.sha256:
+                text += f" (sha256 {record.sha256[:12]}…)"
+            if record.error:
+                text += f": {_line(record.error)}"
+            lines.append(text)
+    lines += [
+        "",
+        f"- trace id: `{d.trace_id}`",
+        f"- decision id: `{d.decision_id}`",
+        f"- created at: {d.created_at.isoformat()}",
+    ]
+    if trend and trend.strip():
+        chart = trend.strip("\n")
+        if not chart.lstrip().startswith(("```", "~~~")):
+            chart = f"```mermaid\n{chart}\n```"
+        lines += ["", "### Trend", "", chart]
+    return "\n".join(lines) + "\n"
+
+
+# --- one rollout ------------------------------------------------------------------------------
+
+
+def _review(state: QuotaState | None) -> str:
+    if state is None or state.review is None:
+        return _NONE
+    return _cell(f"by {state.review.by} at {state.review.at.isoformat()}")
+
+
+def rollout_markdown(log: RolloutLog) -> str:
+    """The Markdown beside ``<date>_rollout_log.json``: what changed, before → after, why."""
+    before, after = log.before, log.after
+    changed = "yes" if log.changed else "no"
+    lines = [
+        f"## {log.tenant} — rollout {log.outcome.upper()}",
+        "",
+        f"**{log.outcome}**: changed {changed}; decision `{log.decision}` "
+        f"for KPI date {log.date.isoformat()}",
+        "",
+        "| | before | after |",
+        "| --- | --- | --- |",
+        "| quota | "
+        f"{_quota(before.quota if before else None)} | "
+        f"{_quota(after.quota if after else None)} |",
+        "| kill switch | "
+        f"{_switch(before.kill_switch if before else None)} | "
+        f"{_switch(after.kill_switch if after else None)} |",
+        f"| serial | {before.serial if before else _NONE} | {after.serial if after else _NONE} |",
+        f"| review | {_review(before)} | {_review(after)} |",
+        "",
+        "### Reasons",
+        "",
+    ]
+    lines += [f"- {_line(r)}" for r in log.reasons] or ["- none"]
+    lines += [
+        "",
+        f"- trace id: `{log.trace_id}`",
+        f"- decision id: `{log.decision_id}`",
+        f"- at: {log.at.isoformat()}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- many tenants -----------------------------------------------------------------------------
+
+
+def summary_markdown(
+    decisions: list[Decision], rollouts: Mapping[str, RolloutLog] | None = None
+) -> str:
+    """One table for many tenants, worst first, then the details of every tenant not GO.
+
+    A refused rollout is also shown in detail, since it fails the run like a HOLD.
+    """
+    rollouts = rollouts or {}
+    ordered = _worst_first(decisions)
+    counts = Counter(d.decision for d in ordered)
+    words = sorted(counts, key=lambda w: (_severity(w), w))
+    lines = ["## Canary decisions", ""]
+    if not ordered:
+        return "\n".join([*lines, "No tenant was decided."]) + "\n"
+    lines += [
+        f"{len(ordered)} tenant(s): " + ", ".join(f"{counts[w]} {w}" for w in words),
+        "",
+    ]
+    header = ["tenant", "decision", "quota", "first reason"]
+    if rollouts:
+        header.insert(3, "rollout")
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for d in ordered:
+        cells = [
+            d.tenant,
+            d.decision,
+            f"{_quota(d.base.quota)} → {_quota(d.target.quota)}",
+            d.reasons[0] if d.reasons else _NONE,
+        ]
+        if rollouts:
+            log = rollouts.get(d.tenant)
+            cells.insert(3, _cap(_rollout_word(log), 200) if log else _NONE)
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    details = [decision_markdown(d) for d in ordered if not d.is_go]
+    details += [
+        rollout_markdown(log)
+        for d in ordered
+        if (log := rollouts.get(d.tenant)) is not None and log.outcome == "refused"
+    ]
+    if details:
+        lines += ["", "---", ""]
+    return "\n".join(lines) + "\n" + "\n".join(details)
+
+
+def _terminal_line(decision: Decision, log: RolloutLog | None) -> str:
+    d = decision
+    text = f"{d.tenant}: {d.decision} (quota {d.base.quota} → {d.target.quota}"
+    if d.base.kill_switch != d.target.kill_switch:
+        text += f", kill switch {_switch(d.base.kill_switch)} → {_switch(d.target.kill_switch)}"
+    elif d.target.kill_switch:
+        text += ", kill switch on"
+    text += ")"
+    if log is not None:
+        text += f" [{_rollout_word(log)}]"
+    if d.reasons and not d.is_go:
+        text += ": " + "; ".join(_line(r) for r in d.reasons)
+    return text
+
+
+def terminal_lines(
+    decisions: list[Decision], rollouts: Mapping[str, RolloutLog] | None = None
+) -> list[str]:
+    """The lines of the pytest terminal summary section, worst first.
+
+    Up to ``TERMINAL_FULL_LIMIT`` tenants: one line each. Above it: the counts per decision,
+    then the tenants that need attention (not GO, or a refused rollout) up to ``TERMINAL_CAP``,
+    then how many more there are.
+    """
+    rollouts = rollouts or {}
+    ordered = _worst_first(decisions)
+    if len(ordered) <= TERMINAL_FULL_LIMIT:
+        return [_terminal_line(d, rollouts.get(d.tenant)) for d in ordered]
+    counts = Counter(d.decision for d in ordered)
+    words = sorted(counts, key=lambda w: (_severity(w), w))
+    lines = [f"{len(ordered)} tenants: " + ", ".join(f"{counts[w]} {w}" for w in words)]
+    attention = [
+        d
+        for d in ordered
+        if not d.is_go or getattr(rollouts.get(d.tenant), "outcome", None) == "refused"
+    ]
+    lines += [_terminal_line(d, rollouts.get(d.tenant)) for d in attention[:TERMINAL_CAP]]
+    hidden = len(attention) - TERMINAL_CAP
+    if hidden > 0:
+        lines.append(f"… {hidden} more (see decision files)")
+    return lines
+
+
+# --- one failed gate ------------------------------------------------------------------------
+
+
+def failure_line(gate: GateResult) -> str:
+    """The one line a failed gate item shows (and JUnit records).
+
+    ``HOLD: error_rate 0.031 > 0.02 (Fehlerquote; threshold from env CANARY_THRESHOLD_ERROR_RATE)``:
+    ``BACKOUT:`` for a backout, ``HOLD:`` for a hold or an error (both hold the rollout); a backout
+    compares the value with its backout threshold. The gate's message follows after `` — `` when it
+    adds something: always for an error, a custom gate, ``inputs`` and ``kill_switch``; not for a
+    judged threshold gate, whose message only restates the comparison. A shadow gate says that it
+    was not counted.
+    """
+    prefix = {"backout": "BACKOUT", "hold": "HOLD", "error": "HOLD"}.get(
+        gate.status, gate.status.upper()
+    )
+    limit, op = gate.threshold, gate.op
+    by_backout = gate.status == "backout" and gate.backout_threshold is not None
+    if by_backout:
+        limit, op = gate.backout_threshold, "<="
+    compared = gate.kind == "threshold" and gate.value is not None and limit is not None
+    head = f"{prefix}: {gate.name}"
+    details: list[str] = []
+    if gate.label and gate.label != gate.name:
+        details.append(gate.label)
+    if compared:
+        assert gate.value is not None and limit is not None
+        shown = _VIOLATED[op] if gate.status in ("hold", "backout") else op
+        head += f" {_number(gate.value)} {shown} {_number(limit)}"
+        if by_backout and gate.threshold is not None:
+            details.append(f"backout threshold; hold above {_number(gate.threshold)}")
+    elif gate.kind == "threshold":
+        head += " has no value" if gate.value is None else f" {_number(gate.value)}"
+        if limit is not None:
+            details.append(f"threshold {op} {_number(limit)}")
+    if gate.source:
+        where = "threshold from " if gate.kind == "threshold" else "from "
+        details.append(where + _line(gate.source))
+    if gate.shadow:
+        details.append("shadow gate, not counted in the decision")
+    line = head + (f" ({'; '.join(details)})" if details else "")
+    if compared:
+        return line
+    message = _line(gate.message).removeprefix(f"{gate.name}: ")
+    return line + (f" — {_cap(message, _MESSAGE_CAP)}" if message else "")

@@ -1,0 +1,126 @@
+"""The audit log's line format: reading it back and verifying its hash chain.
+
+``store.append_audit`` writes the lines; this module only reads them, so ``canary audit verify``
+and the rollout's look-ups share one idea of what a complete, chained line is. Each line is a JSON
+object ``{"seq", "at", "event", "tenant", "prev", ...}`` where ``prev`` is the sha256 of the line
+before (its exact bytes without the newline) and ``seq`` counts up by one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pytest_canary.core import jsonfile
+from pytest_canary.core.models import AuditLine
+
+MAX_AUDIT_BYTES = 1 << 30
+"""An audit log keeps a year of lines: far more than any other file we read, still bounded."""
+
+
+def split_audit(data: bytes) -> tuple[list[bytes], bytes | None]:
+    """Complete lines, and the torn tail a crash mid-write left (``None`` when there is none).
+
+    A tail that is a whole, valid line missing only its newline counts as complete.
+    """
+    if not data:
+        return [], None
+    parts = data.split(b"\n")
+    tail = parts.pop()  # b"" when the file ends with a newline, as every complete write does
+    if tail and parse_line(tail) is not None:
+        return [*parts, tail], None
+    return parts, (tail or None)
+
+
+def parse_line(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+        AuditLine.model_validate(value)
+    except (ValueError, ValidationError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    """The parseable complete lines of an audit log (for look-ups; :func:`verify_audit` judges)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines, _ = split_audit(data)
+    return [parsed for raw in lines if (parsed := parse_line(raw)) is not None]
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """What ``canary audit verify`` reports: the first line that was changed, removed or moved."""
+
+    ok: bool
+    lines: int
+    first_bad_line: int | None = None
+    problem: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def verify_audit(path: Path) -> AuditVerdict:
+    """Check seq and hash chain line by line; name the first line (1-based) that breaks them.
+
+    A changed line shows as a ``prev`` mismatch on the line after it, so that earlier line is
+    named. A removed or moved line shows as a ``seq`` out of order. A torn last line (a crash
+    mid-write) is tolerated and noted; so is a torn line that the next line records as
+    ``torn_prev``. A log whose first line is a ``PRUNE`` may start past seq 1 (retention removed
+    the lines before it). The newest line has no successor to vouch for it: a change there is
+    seen only once the next line is appended.
+    """
+    if not (path.exists() or path.is_symlink()):
+        return AuditVerdict(ok=True, lines=0, notes=(f"{path}: no audit log yet",))
+    try:
+        data = jsonfile.read_bytes(path, limit=MAX_AUDIT_BYTES)
+    except jsonfile.InvalidInput as exc:
+        return AuditVerdict(ok=False, lines=0, problem=str(exc))
+    return verify_audit_bytes(path, data)
+
+
+def verify_audit_bytes(path: Path, data: bytes) -> AuditVerdict:
+    """:func:`verify_audit` of a log already read (``path`` only names it in the problem)."""
+    lines, torn = split_audit(data)
+    notes: list[str] = []
+    prev: tuple[int, bytes, int] | None = None  # line number, raw bytes, seq
+    pending_torn: tuple[int, str] | None = None
+
+    def bad(number: int, problem: str) -> AuditVerdict:
+        return AuditVerdict(False, len(lines), number, f"{path}: line {number}: {problem}")
+
+    for number, raw in enumerate(lines, start=1):
+        parsed = parse_line(raw)
+        if parsed is None:
+            if pending_torn is not None:
+                return bad(pending_torn[0], "is not a complete audit line")
+            pending_torn = (number, jsonfile.sha256_hex(raw))
+            continue
+        if pending_torn is not None:
+            if parsed.get("torn_prev") != pending_torn[1]:
+                return bad(pending_torn[0], "is not a complete audit line")
+            notes.append(f"line {pending_torn[0]}: torn by a crash mid-write (tolerated)")
+            pending_torn = None
+        elif "torn_prev" in parsed:
+            return bad(number, "records a torn line before it that is not there")
+        seq = parsed["seq"]
+        if prev is None:
+            if parsed["event"] != "PRUNE" and (seq != 1 or parsed["prev"] is not None):
+                return bad(number, f"seq {seq} where 1 was expected: earlier lines were removed")
+        elif seq != prev[2] + 1:
+            what = "removed before it" if seq > prev[2] + 1 else "moved or repeated"
+            return bad(number, f"seq {seq} where {prev[2] + 1} was expected: a line was {what}")
+        elif parsed["prev"] != jsonfile.sha256_hex(prev[1]):
+            return bad(prev[0], f"was changed: its hash is not the prev of line {number}")
+        prev = (number, raw, seq)
+    if pending_torn is not None:
+        return bad(pending_torn[0], "is not a complete audit line")
+    if torn is not None:
+        notes.append(f"line {len(lines) + 1}: incomplete last line (a crash mid-write), ignored")
+    return AuditVerdict(ok=True, lines=len(lines), notes=tuple(notes))

@@ -1,0 +1,385 @@
+"""Gate definitions: built-ins, TOML gate files, tenant tables and env overrides.
+
+Every threshold carries the source it came from, so a decision can say why a value is what it is.
+Precedence, lowest first: built-in, gate file, the gate file's tenant table, env global, env tenant.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.core.models import TENANT_PATTERN
+
+BUILTIN_SOURCE = "built-in"
+VOLUME_GATE = "min_volume"
+RATE_FIELDS = frozenset({"error_rate"})
+ENV_PREFIX = "CANARY_THRESHOLD_"
+ENV_BACKOUT_FACTOR = "CANARY_BACKOUT_FACTOR"
+_METRIC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:/\s*([a-z_][a-z0-9_]*)\s*)?$")
+
+
+class _GateTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    metric: str | None = None
+    max: float | None = Field(default=None, allow_inf_nan=False)
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    backout: float | None = Field(default=None, allow_inf_nan=False)
+    label: str | None = None
+    needs_volume: bool | None = None
+    shadow: bool | None = None
+    enabled: bool | None = None
+
+
+class _CanaryTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    steps: list[int] | None = None
+    backout_factor: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class _TenantTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    gates: dict[str, _GateTable] = Field(default_factory=dict)
+
+
+class _GateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    canary: _CanaryTable = Field(default_factory=_CanaryTable)
+    gates: dict[str, _GateTable] = Field(default_factory=dict)
+    tenants: dict[str, _TenantTable] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """``field`` or ``numerator / denominator`` of two KPI fields; parsed, never evaluated."""
+
+    numerator: str
+    denominator: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Metric:
+        match = _METRIC.match(text)
+        if match is None:
+            raise CanaryUsageError(
+                f"{where}: metric {text!r} must be a KPI field or 'field / field'"
+            )
+        return cls(match.group(1), match.group(2))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.numerator,) if self.denominator is None else (self.numerator, self.denominator)
+
+    @property
+    def is_rate(self) -> bool:
+        return self.denominator is not None or self.numerator in RATE_FIELDS
+
+    def __str__(self) -> str:
+        return (
+            self.numerator if self.denominator is None else f"{self.numerator} / {self.denominator}"
+        )
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One threshold gate as it applies to one tenant."""
+
+    name: str
+    metric: Metric
+    op: Literal["<=", ">="]
+    threshold: float
+    source: str
+    label: str
+    backout: float | None = None
+    backout_source: str | None = None
+    needs_volume: bool = False
+    shadow: bool = False
+
+    def backout_threshold(self, factor: float) -> float | None:
+        """Above this a violated ``<=`` gate backs out; ``>=`` gates never do."""
+        if self.op != "<=":
+            return None
+        return self.backout if self.backout is not None else self.threshold * factor
+
+
+@dataclass(frozen=True)
+class GateSet:
+    """The effective gates of one tenant, with the rollout's steps and backout factor."""
+
+    steps: tuple[int, ...]
+    backout_factor: float
+    backout_factor_source: str
+    gates: tuple[GateSpec, ...]
+    files: tuple[str, ...] = ()
+
+    def get(self, name: str) -> GateSpec | None:
+        return next((gate for gate in self.gates if gate.name == name), None)
+
+
+@dataclass
+class _Draft:
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, table: _GateTable, source: str) -> None:
+        given = table.model_dump(exclude_none=True)
+        # Setting one bound replaces the other: a gate is either a ceiling or a floor.
+        for bound, other in (("max", "min"), ("min", "max")):
+            if bound in given:
+                self.values.pop(other, None)
+        for key, value in given.items():
+            self.values[key] = value
+            self.sources[key] = source
+
+
+def builtin_gate_text() -> str:
+    return resources.files("pytest_canary").joinpath("data/mahnwesen.toml").read_text("utf-8")
+
+
+def gate_files(path: Path | None) -> list[Path]:
+    """The TOML files a ``--canary-gates`` path names: the file itself, or a folder's ``*.toml``."""
+    if path is None:
+        return []
+    if path.is_dir():
+        return sorted(path.glob("*.toml"))
+    if path.is_file():
+        return [path]
+    raise CanaryUsageError(f"--canary-gates {path}: no such file or folder")
+
+
+def _parse_file(text: str, where: str) -> _GateFile:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CanaryUsageError(f"{where}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise CanaryUsageError(f"{where}: not valid TOML (nested too deeply)") from None
+    try:
+        parsed = _GateFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise CanaryUsageError(f"{where}: {loc}: {first['msg']}") from None
+    for tenant in parsed.tenants:  # a table no tenant id can match would apply to nobody
+        if not re.fullmatch(TENANT_PATTERN, tenant) or tenant == "all":
+            raise CanaryUsageError(
+                f"{where}: [tenants.{tenant!a}]: not a tenant id (1-63 of a-z, 0-9, '-', '_')"
+            )
+    return parsed
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """All gate files of a run, merged; per-tenant sets come from :meth:`for_tenant`."""
+
+    layers: tuple[tuple[_GateFile, str], ...]
+    files: tuple[str, ...]
+    # GateSets are immutable, and every tenant without a table or variable of its own shares one:
+    # a run of 10,000 tenants merges the layers a handful of times, not 10,000 times (or more).
+    _memo: dict[tuple[str | None, tuple[tuple[str, str], ...]], GateSet] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @classmethod
+    def load(cls, files: Sequence[Path], display: Mapping[Path, str] | None = None) -> GateConfig:
+        layers = [(_parse_file(builtin_gate_text(), BUILTIN_SOURCE), BUILTIN_SOURCE)]
+        names = []
+        for path in files:
+            where = (display or {}).get(path, str(path))
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CanaryUsageError(f"{where}: cannot be read ({exc})") from None
+            layers.append((_parse_file(text, where), where))
+            names.append(where)
+        config = cls(tuple(layers), tuple(names))
+        config.for_tenant(None, {})  # fail on a bad gate file now, not on the first tenant
+        return config
+
+    def for_tenant(self, tenant: str | None, environ: Mapping[str, str]) -> GateSet:
+        """The tenant's effective gates (``None``: the gates of a tenant without own values)."""
+        env = tuple(
+            sorted(
+                (name, environ[name])
+                for name in environ
+                if name.startswith(ENV_PREFIX) or name == ENV_BACKOUT_FACTOR
+            )
+        )
+        own = tenant is not None and (
+            any(tenant in parsed.tenants for parsed, _ in self.layers)
+            or any(name.startswith(f"{ENV_PREFIX}{env_key(tenant)}_") for name, _ in env)
+        )
+        key = (tenant if own else None, env)
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = self._merge(tenant if own else None, dict(env))
+            self._memo[key] = cached
+        return cached
+
+    def _merge(self, tenant: str | None, environ: Mapping[str, str]) -> GateSet:
+        steps: tuple[int, ...] = ()
+        factor, factor_source = 2.0, BUILTIN_SOURCE
+        drafts: dict[str, _Draft] = {}
+        for parsed, source in self.layers:
+            if parsed.canary.steps is not None:
+                steps = _valid_steps(parsed.canary.steps, source)
+            if parsed.canary.backout_factor is not None:
+                factor = _valid_factor(parsed.canary.backout_factor, source)
+                factor_source = source
+            for name, table in parsed.gates.items():
+                drafts.setdefault(name, _Draft()).merge(table, source)
+            if tenant is not None and tenant in parsed.tenants:
+                for name, table in parsed.tenants[tenant].gates.items():
+                    drafts.setdefault(name, _Draft()).merge(table, f"{source} [tenants.{tenant}]")
+        if ENV_BACKOUT_FACTOR in environ:
+            factor = _env_number(ENV_BACKOUT_FACTOR, environ[ENV_BACKOUT_FACTOR], minimum=1.0)
+            factor_source = f"env {ENV_BACKOUT_FACTOR}"
+        specs = [
+            _finish(name, draft)
+            for name, draft in drafts.items()
+            if draft.values.get("enabled", True)
+        ]
+        specs = _apply_env(specs, tenant, environ, known=self._gate_names())
+        return GateSet(steps, factor, factor_source, tuple(specs), self.files)
+
+    def _gate_names(self) -> set[str]:
+        """Every gate a layer names, tenant tables included, so that a variable for one tenant's
+        own gate does not "name no gate" while another tenant is decided."""
+        names: set[str] = set()
+        for parsed, _ in self.layers:
+            names.update(parsed.gates)
+            for table in parsed.tenants.values():
+                names.update(table.gates)
+        return names
+
+
+def _valid_steps(steps: list[int], source: str) -> tuple[int, ...]:
+    if not steps or any(not 0 < s <= 100 for s in steps) or sorted(set(steps)) != steps:
+        raise CanaryUsageError(
+            f"{source}: canary.steps must be rising percentages in 1..100, got {steps}"
+        )
+    return tuple(steps)
+
+
+def _valid_factor(value: float, source: str) -> float:
+    if not math.isfinite(value) or value < 1:
+        raise CanaryUsageError(f"{source}: backout_factor must be a number >= 1, got {value}")
+    return value
+
+
+def _finish(name: str, draft: _Draft) -> GateSpec:
+    values, sources = draft.values, draft.sources
+    where = f"gate {name!r}"
+    if "metric" not in values:
+        raise CanaryUsageError(f"{where} ({sources.get('max') or sources.get('min')}): no metric")
+    metric = Metric.parse(values["metric"], f"{where} ({sources['metric']})")
+    if ("max" in values) == ("min" in values):
+        given_in = sources.get("max") or sources.get("min") or sources["metric"]
+        raise CanaryUsageError(f"{where} ({given_in}): give exactly one of max or min")
+    bound = "max" if "max" in values else "min"
+    threshold = _valid_threshold(values[bound], metric, f"{where} {bound} ({sources[bound]})")
+    backout = values.get("backout")
+    if backout is not None:
+        if bound == "min":
+            raise CanaryUsageError(f"{where} ({sources['backout']}): a min gate cannot back out")
+        if backout < threshold:
+            raise CanaryUsageError(
+                f"{where} ({sources['backout']}): backout {backout:g} is below max {threshold:g}"
+            )
+    return GateSpec(
+        name=name,
+        metric=metric,
+        op="<=" if bound == "max" else ">=",
+        threshold=threshold,
+        source=sources[bound],
+        label=values.get("label", name),
+        backout=backout,
+        backout_source=sources.get("backout"),
+        needs_volume=values.get("needs_volume", metric.is_rate) and name != VOLUME_GATE,
+        shadow=values.get("shadow", False),
+    )
+
+
+def _valid_threshold(value: float, metric: Metric, where: str) -> float:
+    if value < 0:
+        raise CanaryUsageError(f"{where}: must be >= 0, got {value:g}")
+    if metric.is_rate and value > 1:
+        raise CanaryUsageError(
+            f"{where}: {metric} is a fraction in [0, 1] (0.02 is 2 %), got {value:g}"
+        )
+    return float(value)
+
+
+def _env_number(
+    name: str, text: str, *, minimum: float = 0.0, maximum: float | None = None
+) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    valid = math.isfinite(value) and value >= minimum and (maximum is None or value <= maximum)
+    if not valid:
+        span = f"in [{minimum:g}, {maximum:g}]" if maximum is not None else f">= {minimum:g}"
+        raise CanaryUsageError(f"{name}={text!r}: must be a finite number {span}")
+    return value
+
+
+def env_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _apply_env(
+    specs: list[GateSpec], tenant: str | None, environ: Mapping[str, str], known: set[str]
+) -> list[GateSpec]:
+    by_key = {env_key(name): name for name in known}
+    tenant_key = env_key(tenant) if tenant is not None else None
+    global_values: dict[str, tuple[str, str]] = {}
+    tenant_values: dict[str, tuple[str, str]] = {}
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        suffix = variable[len(ENV_PREFIX) :]
+        if suffix in by_key:  # an exact global gate name wins the parse
+            global_values[by_key[suffix]] = (variable, environ[variable])
+            continue
+        matches = [
+            key for key in by_key if suffix.endswith("_" + key) and len(suffix) > len(key) + 1
+        ]
+        if not matches:
+            raise CanaryUsageError(
+                f"{variable}: names no gate; gates are {', '.join(sorted(by_key))}"
+            )
+        key = max(matches, key=len)
+        if suffix[: -len(key) - 1] == tenant_key:
+            tenant_values[by_key[key]] = (variable, environ[variable])
+    result = []
+    for spec in specs:
+        for override in (global_values.get(spec.name), tenant_values.get(spec.name)):
+            if override is None:
+                continue
+            variable, text = override
+            maximum = 1.0 if spec.metric.is_rate else None
+            value = _env_number(variable, text, maximum=maximum)
+            if spec.backout is not None and value > spec.backout:
+                raise CanaryUsageError(
+                    f"{variable}={text!r}: above the gate's backout {spec.backout:g} "
+                    f"({spec.backout_source})"
+                )
+            spec = replace(spec, threshold=value, source=f"env {variable}")
+        result.append(spec)
+    # Variables for gates that are disabled here are still validated: a typo is never silent.
+    for variable, text in [*global_values.values(), *tenant_values.values()]:
+        _env_number(variable, text)
+    return result

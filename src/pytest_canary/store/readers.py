@@ -1,0 +1,274 @@
+"""Read one tenant's inputs (KPI file, blocklist, state) into plain data for the engine.
+
+KPI fields are validated one by one, not as a whole model: a field that is valid on its own is
+still judged when another field is not, so a broken ``retry_depth`` cannot hide a DLQ that calls
+for a backout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter, ValidationError
+
+from pytest_canary.core.jsonfile import (
+    InvalidInput,
+    parse_json,
+    read_bytes,
+    sha256_hex,
+    validation_message,
+)
+from pytest_canary.core.models import (
+    KPI_REQUIRED_FIELDS,
+    TENANT_PATTERN,
+    BlocklistEntry,
+    BlocklistSummary,
+    Count,
+    Kpis,
+    Number,
+    OperateState,
+    Rate,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+_FIELD_TYPES: dict[str, TypeAdapter[Any]] = {
+    "notices_sent": TypeAdapter(Count),
+    "error_rate": TypeAdapter(Rate),
+    "hard_bounces": TypeAdapter(Count),
+    "dlq_depth": TypeAdapter(Count),
+    "retry_depth": TypeAdapter(Count),
+    "errors": TypeAdapter(Count),
+    "soft_bounces": TypeAdapter(Count),
+}
+_NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+BLOCKLIST_REASONS = frozenset({"hard_bounce", "complaint", "manual"})
+
+
+def display_path(path: Path) -> str:
+    """A path as a person would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class KpiReading:
+    path: str
+    present: bool
+    sha256: str | None
+    values: dict[str, float] = field(default_factory=dict)
+    field_errors: dict[str, str] = field(default_factory=dict)
+    unusable: dict[str, str] = field(default_factory=dict)
+    file_error: str | None = None
+    contents: dict[str, Any] | None = None
+    model: Kpis | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.file_error is None and not self.field_errors
+
+    def problems(self) -> list[str]:
+        if self.file_error is not None:
+            return [self.file_error]
+        return [f"{self.path}: field {name}: {msg}" for name, msg in self.field_errors.items()]
+
+
+@dataclass(frozen=True)
+class BlocklistReading:
+    path: str
+    present: bool
+    sha256: str | None
+    summary: BlocklistSummary | None = None
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class StateReading:
+    path: str
+    present: bool
+    sha256: str | None
+    state: OperateState | None = None
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+def _first_error(error: ValidationError) -> str:
+    return str(error.errors()[0]["msg"])
+
+
+def _shown(value: Any, pattern: str) -> str:
+    """``value`` quoted when it has the expected form; anything else (an address?) is not echoed."""
+    if isinstance(value, str) and re.fullmatch(pattern, value, flags=re.ASCII):
+        return repr(value)
+    return f"a {type(value).__name__} of another form (not shown)"
+
+
+def kpis_from_object(
+    raw: Any, where: str, tenant: str, date: dt.date, sha: str | None
+) -> KpiReading:
+    """Validate a parsed KPI object field by field (also used by the KPI-loading hook)."""
+    if not isinstance(raw, dict):
+        kind = type(raw).__name__
+        return KpiReading(
+            where, True, sha, file_error=f"{where}: expected a JSON object, got {kind}"
+        )
+    if "tenant" in raw and raw["tenant"] != tenant:
+        shown = _shown(raw["tenant"], TENANT_PATTERN)
+        return KpiReading(
+            where, True, sha, file_error=f"{where}: field tenant is {shown}, not {tenant!r}"
+        )
+    if "date" in raw and raw["date"] != date.isoformat():
+        shown = _shown(raw["date"], r"^\d{4}-\d{2}-\d{2}$")
+        return KpiReading(
+            where, True, sha, file_error=f"{where}: field date is {shown}, not {date}"
+        )
+    values: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    unusable: dict[str, str] = {}
+    for name, value in raw.items():
+        adapter = _FIELD_TYPES.get(name)
+        try:
+            if adapter is not None:
+                values[name] = adapter.validate_python(value)
+            elif not isinstance(value, bool) and isinstance(value, int | float):
+                values[name] = _NUMBER.validate_python(value)
+        except ValidationError as exc:
+            # Other keys are ignored (SPEC §3): a bad one only fails a gate that uses it.
+            (errors if adapter is not None else unusable)[name] = _first_error(exc)
+    for name in KPI_REQUIRED_FIELDS:
+        if name not in raw:
+            errors[name] = "missing (required)"
+    hard, sent = values.get("hard_bounces"), values.get("notices_sent")
+    if hard is not None and sent is not None and hard > sent:
+        errors["hard_bounces"] = f"{hard:g} is more than notices_sent {sent:g}"
+    model = None
+    if not errors:
+        try:
+            model = Kpis.model_validate(raw)
+        except ValidationError as exc:  # an optional field (e.g. generated_at) is malformed
+            first = exc.errors()[0]
+            errors[".".join(str(part) for part in first["loc"]) or "(file)"] = str(first["msg"])
+    return KpiReading(where, True, sha, values, errors, unusable, contents=raw, model=model)
+
+
+def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
+    where = display_path(path)
+    if not path.exists() and not path.is_symlink():
+        return KpiReading(where, False, None, file_error=f"{where}: KPI file missing for {date}")
+    try:
+        data = read_bytes(path, where)
+    except InvalidInput as exc:
+        return KpiReading(where, True, None, file_error=str(exc))
+    sha = sha256_hex(data)
+    try:
+        raw = parse_json(data, where)
+    except InvalidInput as exc:
+        return KpiReading(where, True, sha, file_error=str(exc))
+    return kpis_from_object(raw, where, tenant, date, sha)
+
+
+def _added_on(entry: BlocklistEntry) -> dt.date:
+    assert entry.added_at is not None
+    stamp = entry.added_at
+    if stamp.tzinfo is None:  # the SPEC: timestamps without an offset are Berlin time
+        stamp = stamp.replace(tzinfo=BERLIN)
+    return stamp.astimezone(BERLIN).date()
+
+
+def summarise_blocklist(raw: Any, where: str, date: dt.date) -> BlocklistSummary:
+    items = raw.get("entries") if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise InvalidInput(f"{where}: expected {{'entries': [...]}} or a list of entries")
+    by_reason: dict[str, int] = {}
+    on_date = 0
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where}: entry {index} is not an object")
+        reason = item.get("reason")
+        if not isinstance(reason, str):
+            raise InvalidInput(f"{where}: entry {index}: reason must be a string")
+        # Only the contract's reasons are named: free text could be an address (never passed on).
+        named = reason if reason in BLOCKLIST_REASONS else "other"
+        by_reason[named] = by_reason.get(named, 0) + 1
+        if reason != "hard_bounce":
+            continue  # other reasons are not counted, so their timestamps are not judged
+        added = item.get("added_at")
+        try:
+            if not isinstance(added, str):  # ISO-8601 text only, never a Unix timestamp
+                raise TypeError(added)
+            dt.datetime.fromisoformat(added)
+            entry = BlocklistEntry.model_validate({"reason": reason, "added_at": added})
+        except (TypeError, ValueError):  # a ValidationError is a ValueError
+            entry = None
+        if entry is None or entry.added_at is None:
+            raise InvalidInput(
+                f"{where}: entry {index}: hard_bounce without a readable added_at (ISO-8601)"
+            )
+        if _added_on(entry) == date:
+            on_date += 1
+    return BlocklistSummary(entries=len(items), by_reason=by_reason, hard_bounces_on_date=on_date)
+
+
+def read_blocklist(path: Path, date: dt.date) -> BlocklistReading:
+    where = display_path(path)
+    if not path.exists() and not path.is_symlink():
+        return BlocklistReading(where, False, None)
+    sha = None
+    try:
+        data = read_bytes(path, where)
+        sha = sha256_hex(data)
+        summary = summarise_blocklist(parse_json(data, where), where, date)
+    except InvalidInput as exc:
+        return BlocklistReading(where, True, sha, error=str(exc))
+    return BlocklistReading(where, True, sha, summary=summary)
+
+
+def parse_state(data: bytes, where: str, tenant: str) -> OperateState:
+    """A state file's bytes read strictly, as the rollout wrote them, or :class:`InvalidInput`.
+
+    The one definition of a valid state, for the decision and the rollout alike: ``"25"`` for a
+    quota or a number for a time is not a file the rollout wrote, nor is another tenant's state.
+    """
+    parse_json(data, where)  # NaN, duplicate keys, BOM ...
+    try:
+        state = OperateState.model_validate_json(data, strict=True)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(where, exc)) from None
+    if state.tenant != tenant:
+        raise InvalidInput(f"{where}: field tenant is {state.tenant!r}, not {tenant!r}")
+    return state
+
+
+def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
+    where = display_path(path)
+    if not path.exists() and not path.is_symlink():
+        return StateReading(where, False, None)
+    sha = None
+    try:
+        data = read_bytes(path, where)
+        sha = sha256_hex(data)
+        state = parse_state(data, where, tenant)
+    except InvalidInput as exc:
+        return StateReading(where, True, sha, error=str(exc))
+    if state.quota not in steps:
+        steps_text = ", ".join(str(s) for s in steps)
+        return StateReading(
+            where,
+            True,
+            sha,
+            error=f"{where}: quota {state.quota} is not one of the steps {steps_text}",
+        )
+    return StateReading(where, True, sha, state=state)
