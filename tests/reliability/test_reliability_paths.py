@@ -94,7 +94,10 @@ def _layout(root: Path, outside: Path) -> None:
 def _attempts(outside: Path) -> list[tuple[str, str, list[str]]]:
     """(what, kind, argv) of every attempt; argv runs with the case folder as cwd."""
     decide = ["--root", "root", "--date", DATE]
-    pytest_args = ["-p", "canary", "-p", "no:cacheprovider", "-q", *QUIET, "--canary-root", "root"]
+    pytest_args = [
+        *["-p", "canary", "-p", "no:cacheprovider", "-q", *QUIET],
+        *["--canary-root", "root", "--canary-date", DATE],
+    ]
     attempts: list[tuple[str, str, list[str]]] = []
 
     def tenant_id(what: str, tenant: str, review: bool = True) -> None:
