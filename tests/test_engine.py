@@ -459,6 +459,7 @@ def test_no_state_file_starts_at_the_first_step_and_says_so(tmp_path: Any) -> No
         "kill_switch": False,
         "serial": 0,
         "review": None,
+        "pause": None,
     }
     assert any("no state file yet" in r and "operate_state.json" in r for r in decision.reasons)
 

@@ -213,6 +213,8 @@ def test_applied_decisions_change_the_state_once(
         "to_quota": expected[0],
         "kill_switch": expected[1],
         "reasons": made.reasons,
+        "by": None,
+        "note": None,
     }
     assert log.before is not None and log.after is not None
     assert (log.after.quota, log.after.kill_switch, log.after.serial) == (*expected, serial + 1)

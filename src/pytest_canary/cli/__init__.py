@@ -21,7 +21,12 @@ from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 EXIT_OK, EXIT_HOLD, EXIT_USAGE, EXIT_BACKOUT, EXIT_REFUSED = 0, 1, 2, 3, 4
 MAX_AGE_HOURS = 24 * 366  # a year: more is a typo, and would overflow a timedelta long before
 # Operations commands live in their own modules; each adds its subparser through `register`.
-COMMAND_MODULES = ("pytest_canary.kpi.engine", "pytest_canary.dns.check", "pytest_canary.cli.ops")
+COMMAND_MODULES = (
+    "pytest_canary.kpi.engine",
+    "pytest_canary.dns.check",
+    "pytest_canary.cli.ops",
+    "pytest_canary.cli.controls",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 # The CLI imports pytest_canary before pytest does, so pytest cannot (and need not) rewrite it.

@@ -140,18 +140,28 @@ class Review(_Closed):
     at: AwareDatetime
 
 
+class Pause(Review):
+    """Who paused a tenant, when and why: its GO decisions are held until ``canary resume``."""
+
+
+CONTROL_EVENTS = ("KILL", "PAUSE", "RESUME")
+"""History events an operator causes by hand, without a decision."""
+ControlEvent = Literal["KILL", "PAUSE", "RESUME"]
+
+
 class BaseState(_Closed):
     """The part of the state a decision is judged against."""
 
     quota: StrictInt
     kill_switch: StrictBool
     review: Review | None = None
+    pause: Pause | None = None
 
 
 class HistoryEntry(_Closed):
     serial: StrictInt
     at: AwareDatetime
-    event: Literal["ROLLOUT", "REVIEW"]
+    event: Literal["ROLLOUT", "REVIEW", "KILL", "PAUSE", "RESUME"]
     decision: DecisionName | None = None
     decision_id: Sha256 | None = None
     kpi_date: dt.date | None = None
@@ -161,6 +171,8 @@ class HistoryEntry(_Closed):
     to_quota: StrictInt
     kill_switch: StrictBool
     reasons: list[str] = Field(default_factory=list)
+    by: str | None = None  # who, for the events a person causes (review, kill, pause, resume)
+    note: str | None = None
 
     @property
     def is_go(self) -> bool:
@@ -183,11 +195,14 @@ class OperateState(_Closed):
     last_decision_id: Sha256 | None = None
     updated_at: AwareDatetime | None = None
     review: Review | None = None
+    pause: Pause | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
     @property
     def base(self) -> BaseState:
-        return BaseState(quota=self.quota, kill_switch=self.kill_switch, review=self.review)
+        return BaseState(
+            quota=self.quota, kill_switch=self.kill_switch, review=self.review, pause=self.pause
+        )
 
 
 # --- decision ---------------------------------------------------------------------------------
@@ -222,6 +237,7 @@ class DecisionBase(_Closed):
     kill_switch: bool
     serial: int
     review: Review | None = None
+    pause: Pause | None = None
 
 
 class Target(_Closed):
@@ -270,6 +286,7 @@ class QuotaState(_Closed):
     kill_switch: bool
     serial: int
     review: Review | None = None
+    pause: Pause | None = None
 
 
 class RolloutLog(_Closed):
@@ -289,6 +306,24 @@ class RolloutLog(_Closed):
     reasons: list[str]
 
 
+class ControlLog(_Closed):
+    """``<root>/<tenant>/canary/<date>_<kill|pause|resume>_log.json``: an operator's action."""
+
+    schema_version: Literal[1] = 1
+    tenant: TenantId
+    date: dt.date
+    action: ControlEvent
+    trace_id: TraceId
+    at: AwareDatetime
+    by: str
+    note: str
+    outcome: Literal["applied", "unchanged"]
+    changed: bool
+    before: QuotaState
+    after: QuotaState
+    reasons: list[str]
+
+
 class AuditLine(BaseModel):
     """One line of ``<root>/<tenant>/canary/audit.jsonl``; ``prev`` chains it to the line before."""
 
@@ -296,7 +331,7 @@ class AuditLine(BaseModel):
 
     seq: int = Field(ge=1)
     at: AwareDatetime
-    event: Literal["DECISION", "ROLLOUT", "REVIEW", "PRUNE"]
+    event: Literal["DECISION", "ROLLOUT", "REVIEW", "PRUNE", "KILL", "PAUSE", "RESUME"]
     tenant: TenantId
     prev: Sha256 | None
 
@@ -307,5 +342,6 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "operate_state": OperateState,
     "decision": Decision,
     "rollout_log": RolloutLog,
+    "control_log": ControlLog,
     "audit_line": AuditLine,
 }

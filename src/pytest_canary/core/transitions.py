@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import Decision, HistoryEntry, OperateState, QuotaState, Review
+from pytest_canary.core.models import (
+    Decision,
+    HistoryEntry,
+    OperateState,
+    Pause,
+    QuotaState,
+    Review,
+)
 
 _ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
@@ -40,7 +47,11 @@ def initial_state(tenant: str, steps: Sequence[int]) -> OperateState:
 
 def quota_state(state: OperateState) -> QuotaState:
     return QuotaState(
-        quota=state.quota, kill_switch=state.kill_switch, serial=state.serial, review=state.review
+        quota=state.quota,
+        kill_switch=state.kill_switch,
+        serial=state.serial,
+        review=state.review,
+        pause=state.pause,
     )
 
 
@@ -102,6 +113,12 @@ def _go_plan(
             f" {_switch(state.kill_switch)} (serial {state.serial}); decide again;"
             " nothing was written"
         )
+    if state.pause is not None:  # paused after the decision was made: it no longer holds
+        raise RolloutRefused(
+            f"{state.tenant}: stale {decision.decision} decision: the tenant was paused by"
+            f" {state.pause.by} at {state.pause.at.isoformat()} (serial {state.serial});"
+            " nothing was written"
+        )
     if target not in steps:
         raise RolloutRefused(
             f"{state.tenant}: {decision.decision} targets quota {target}, not one of the steps"
@@ -152,20 +169,82 @@ def reviewed(state: OperateState, *, by: str, note: str, now: dt.datetime) -> Op
     """The state with a review recorded (SPEC §6 re-entry after BACKOUT); quota and switch kept.
 
     ``by`` and ``note`` must each be one non-empty line and hold no e-mail address: they go into
-    the history and the audit log, which never hold an address. Otherwise a usage error.
+    the history and the audit log, which never hold an address. Otherwise a usage error. A state
+    whose kill switch is off has nothing to review: refused.
     """
     who, text = review_text(by, note)
-    entry = HistoryEntry(
+    if not state.kill_switch:
+        raise RolloutRefused(
+            f"{state.tenant}: the kill switch is off (quota {state.quota}), there is nothing to"
+            " review; a review is recorded only after a BACKOUT or a kill; nothing was written"
+        )
+    entry = _by_hand(state, now, "REVIEW", who, text, quota=state.quota, kill_switch=True)
+    return _successor(state, now, entry, review=Review(by=who, note=text, at=now))
+
+
+def killed(
+    state: OperateState, steps: Sequence[int], *, by: str, note: str, now: dt.datetime, trace: str
+) -> OperateState | None:
+    """The manual kill switch: on, quota to the first step, review cleared; ``None``: already so.
+
+    A pause stays: killing and pausing are separate decisions of an operator.
+    """
+    who, text = review_text(by, note)
+    first = steps[0]
+    if (state.quota, state.kill_switch, state.review) == (first, True, None):
+        return None
+    entry = _by_hand(state, now, "KILL", who, text, quota=first, kill_switch=True, trace=trace)
+    return _successor(state, now, entry, review=None)
+
+
+def paused(
+    state: OperateState, *, by: str, note: str, now: dt.datetime, trace: str
+) -> OperateState | None:
+    """The state paused (its GO decisions are held); quota and switch kept. ``None``: paused."""
+    who, text = review_text(by, note)
+    if state.pause is not None:
+        return None
+    entry = _by_hand(state, now, "PAUSE", who, text, quota=state.quota, trace=trace)
+    pause = Pause(by=who, note=text, at=now)
+    return _successor(state, now, entry, review=state.review, pause=pause)
+
+
+def resumed(
+    state: OperateState, *, by: str, note: str, now: dt.datetime, trace: str
+) -> OperateState | None:
+    """The state with its pause lifted; ``None`` when it was not paused."""
+    who, text = review_text(by, note)
+    if state.pause is None:
+        return None
+    entry = _by_hand(state, now, "RESUME", who, text, quota=state.quota, trace=trace)
+    return _successor(state, now, entry, review=state.review, pause=None)
+
+
+def _by_hand(
+    state: OperateState,
+    now: dt.datetime,
+    event: Literal["REVIEW", "KILL", "PAUSE", "RESUME"],
+    who: str,
+    text: str,
+    *,
+    quota: int,
+    kill_switch: bool | None = None,
+    trace: str | None = None,
+) -> HistoryEntry:
+    """The history entry of a change a person made, with who and why."""
+    return HistoryEntry(
         serial=state.serial + 1,
         at=now,
-        event="REVIEW",
+        event=event,
+        trace_id=trace,
         base=state.base,
         from_quota=state.quota,
-        to_quota=state.quota,
-        kill_switch=state.kill_switch,
-        reasons=[text],
+        to_quota=quota,
+        kill_switch=state.kill_switch if kill_switch is None else kill_switch,
+        reasons=[text] if event == "REVIEW" else [f"{event.lower()} by {who}: {text}"],
+        by=who,
+        note=text,
     )
-    return _successor(state, now, entry, review=Review(by=who, note=text, at=now))
 
 
 def applied_views(entry: HistoryEntry) -> tuple[QuotaState, QuotaState]:
@@ -183,7 +262,12 @@ def applied_views(entry: HistoryEntry) -> tuple[QuotaState, QuotaState]:
 
 
 def _successor(
-    state: OperateState, now: dt.datetime, entry: HistoryEntry, *, review: Review | None
+    state: OperateState,
+    now: dt.datetime,
+    entry: HistoryEntry,
+    *,
+    review: Review | None,
+    pause: Pause | Literal["kept"] | None = "kept",
 ) -> OperateState:
     # Validated again (not model_copy): a quota out of range must fail before it reaches disk.
     return OperateState.model_validate(
@@ -192,6 +276,7 @@ def _successor(
             "quota": entry.to_quota,
             "kill_switch": entry.kill_switch,
             "review": review,
+            "pause": state.pause if pause == "kept" else pause,
             "serial": entry.serial,
             "last_decision_id": entry.decision_id or state.last_decision_id,
             "updated_at": now,

@@ -5,7 +5,8 @@ A file is recognised only by its name, and its age is the date in its name (neve
 | kind | files | minimum |
 | --- | --- | --- |
 | KPI file | ``<tenant>/YYYY-MM-DD.json`` | 90 days |
-| decision/rollout log | ``canary/YYYY-MM-DD_decision.{json,md}``, ``..._rollout_log.{json,md}`` | 90 |
+| decision/rollout log | ``canary/YYYY-MM-DD_decision.{json,md}``, ``..._rollout_log.{json,md}``, | 90 |
+| | the logs by hand ``..._{kill,pause,resume}_log.{json,md}`` | |
 | run log | ``canary/runs/YYYY-MM-DD*`` and the DNS check's ``ops/dns_check_YYYY-MM-DD.{json,md}`` | 30 |
 | audit line | lines of ``canary/audit.jsonl`` by their ``at`` (Berlin date) | 365 |
 
@@ -44,7 +45,8 @@ KIND_LABELS = {
     "run_log": "run log",
 }
 _DATE = r"(\d{4}-\d{2}-\d{2})"
-_LOG = re.compile(rf"^{_DATE}_(?:decision|rollout_log)\.(?:json|md)$")
+_LOG_KINDS = "decision|rollout_log|kill_log|pause_log|resume_log"
+_LOG = re.compile(rf"^{_DATE}_(?:{_LOG_KINDS})\.(?:json|md)$")
 _RUN_LOG = re.compile(rf"^{_DATE}[A-Za-z0-9_.-]*$")
 _DNS_LOG = re.compile(rf"^dns_check_{_DATE}\.(?:json|md)$")
 RUNS_DIR = "runs"

@@ -29,7 +29,14 @@ from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
-from pytest_canary.core.models import Decision, HistoryEntry, OperateState, QuotaState, RolloutLog
+from pytest_canary.core.models import (
+    ControlLog,
+    Decision,
+    HistoryEntry,
+    OperateState,
+    QuotaState,
+    RolloutLog,
+)
 from pytest_canary.core.transitions import (
     applied_views,
     initial_state,
@@ -109,7 +116,7 @@ def apply_decision(
     the configured steps (default: the decision's own): the first is where a missing state
     starts and where BACKOUT returns.
     """
-    _require_aware(now)
+    require_aware(now)
     if decision.tenant != paths.tenant:
         raise RolloutRefused(
             f"{paths.tenant}: the decision is for tenant {decision.tenant!r}, not"
@@ -119,7 +126,7 @@ def apply_decision(
     if not ladder:
         raise RolloutRefused(f"{paths.tenant}: the decision names no steps; decide again")
     with state_lock(paths, lock_timeout):
-        current = _read_state_or_refuse(paths) or initial_state(paths.tenant, ladder)
+        current = read_state_or_refuse(paths) or initial_state(paths.tenant, ladder)
         plan = plan_rollout(current, decision, ladder, now, max_age)
         if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
             before, after = applied_views(plan.repeat)
@@ -132,7 +139,7 @@ def apply_decision(
             _record(paths, log, committed=False, recovered=True)
             return log
         if plan.new_state is not None:
-            _write_state(paths, plan.new_state)
+            write_state(paths, plan.new_state)
         after_state = quota_state(plan.new_state or current)
         log = _log(decision, now, plan.outcome, quota_state(current), after_state, plan.reason)
         _record(paths, log, committed=plan.new_state is not None)
@@ -152,7 +159,7 @@ def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -
         lines = read_audit(paths.check(paths.audit))
     except OSError as exc:
         raise RolloutRefused(
-            f"{paths.tenant}: cannot read the audit log {paths.audit} ({_why(exc)});"
+            f"{paths.tenant}: cannot read the audit log {paths.audit} ({why(exc)});"
             " nothing was written"
         ) from None
     return not any(
@@ -170,7 +177,7 @@ def _record(
     json_path = paths.check(paths.rollout_json(log.date))
     md_path = paths.check(paths.rollout_md(log.date))
     try:
-        if log.changed or not _records_applied(json_path):
+        if log.changed or not records_applied(json_path, RolloutLog):
             for target in (json_path, md_path):
                 sweep_temps(target)
             write_atomic(json_path, jsonfile.model_bytes(log), label="rolloutlog")
@@ -182,8 +189,8 @@ def _record(
             "trace_id": log.trace_id,
             "changed": log.changed,
             "outcome": log.outcome,
-            "before": _brief(log.before),
-            "after": _brief(log.after),
+            "before": brief(log.before),
+            "after": brief(log.after),
             "reason": log.reasons[0],
         }
         if recovered:
@@ -194,13 +201,14 @@ def _record(
         done = f"the state was written (serial {serial})" if committed else "the state is unchanged"
         raise RolloutRefused(
             f"{paths.tenant}: {done}, but the rollout log or audit line could not be written"
-            f" ({_why(exc)}); run the rollout again to complete them"
+            f" ({why(exc)}); run the rollout again to complete them"
         ) from None
 
 
-def _records_applied(path: Path) -> bool:
+def records_applied(path: Path, model: type[RolloutLog | ControlLog]) -> bool:
+    """Whether the log at ``path`` records an applied change (which "unchanged" never replaces)."""
     try:
-        existing = RolloutLog.model_validate_json(path.read_bytes())
+        existing = model.model_validate_json(path.read_bytes())
     except (OSError, ValueError):
         return False  # missing or unreadable: it is replaced
     return existing.outcome == "applied"
@@ -225,24 +233,24 @@ def record_review(
     initial state at ``steps[0]``. Writes the state (serial + 1, a ``REVIEW`` history entry),
     then a ``REVIEW`` audit line.
     """
-    _require_aware(now)
+    require_aware(now)
     who, text = review_text(by, note)
     with state_lock(paths, lock_timeout):
-        current = _read_state_or_refuse(paths) or initial_state(paths.tenant, steps)
+        current = read_state_or_refuse(paths) or initial_state(paths.tenant, steps)
         new = reviewed(current, by=who, note=text, now=now)
-        _write_state(paths, new)
+        write_state(paths, new)
         fields = {
             "by": who,
             "note": text,
             "serial": new.serial,
-            "after": _brief(quota_state(new)),
+            "after": brief(quota_state(new)),
         }
         try:
             append_audit(paths, "REVIEW", fields, now)
         except OSError as exc:
             raise RolloutRefused(
                 f"{paths.tenant}: the review was recorded in the state (serial {new.serial}) but"
-                f" its audit line could not be written ({_why(exc)})"
+                f" its audit line could not be written ({why(exc)})"
             ) from None
         return new
 
@@ -250,7 +258,7 @@ def record_review(
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
+def read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
     try:
         return read_state(paths)
     except jsonfile.InvalidInput as exc:
@@ -259,13 +267,13 @@ def _read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
         ) from None
 
 
-def _write_state(paths: TenantPaths, state: OperateState) -> None:
+def write_state(paths: TenantPaths, state: OperateState) -> None:
     sweep_temps(paths.state)  # a killed writer's leftover; we hold the lock, so none is live
     try:
         write_atomic(paths.state, jsonfile.model_bytes(state), label="state")
     except OSError as exc:
         raise RolloutRefused(
-            f"{paths.tenant}: cannot write {paths.state} ({_why(exc)}); the state is unchanged"
+            f"{paths.tenant}: cannot write {paths.state} ({why(exc)}); the state is unchanged"
         ) from None
 
 
@@ -292,16 +300,16 @@ def _log(
     )
 
 
-def _brief(state: QuotaState | None) -> dict[str, Any] | None:
+def brief(state: QuotaState | None) -> dict[str, Any] | None:
     if state is None:
         return None
     return {"quota": state.quota, "kill_switch": state.kill_switch, "serial": state.serial}
 
 
-def _why(exc: OSError) -> str:
+def why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _require_aware(now: dt.datetime) -> None:
+def require_aware(now: dt.datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")  # a caller's bug, not a user's

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.core.models import SCHEMA_MODELS, Decision, RolloutLog
+from pytest_canary.core.models import (
+    CONTROL_EVENTS,
+    SCHEMA_MODELS,
+    ControlLog,
+    Decision,
+    RolloutLog,
+)
 from pytest_canary.store.gates import GateConfig, gate_files
 from pytest_canary.store.readers import kpis_from_object, read_state, summarise_blocklist
 
@@ -25,6 +31,7 @@ _KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
     "_decision.json": Decision,
     "_rollout_log.json": RolloutLog,
+    **{f"_{action.lower()}_log.json": ControlLog for action in CONTROL_EVENTS},
 }
 
 

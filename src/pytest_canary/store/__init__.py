@@ -231,6 +231,13 @@ class TenantPaths:
     def rollout_md(self, date: dt.date) -> Path:
         return self.canary_dir / f"{date.isoformat()}_rollout_log.md"
 
+    def control_json(self, date: dt.date, action: str) -> Path:
+        """The log of a kill, pause or resume by hand: ``<date>_<action>_log.json``."""
+        return self.canary_dir / f"{date.isoformat()}_{action.lower()}_log.json"
+
+    def control_md(self, date: dt.date, action: str) -> Path:
+        return self.canary_dir / f"{date.isoformat()}_{action.lower()}_log.md"
+
 
 def list_tenants(root: Path) -> list[str]:
     """Sorted names of the folders under ``root`` that are valid tenant ids (``all`` excluded).

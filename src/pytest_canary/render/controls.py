@@ -1,0 +1,47 @@
+"""Markdown and terminal text of the operator's controls: a kill, pause or resume, the timeline.
+
+Pure, like ``report.py``, and through its escaping: every text an operator typed (``--by``,
+``--note``) is shown on one line and, in a table, with its pipes escaped.
+"""
+
+from __future__ import annotations
+
+from pytest_canary.core.models import ControlLog, QuotaState
+from pytest_canary.render.report import _cell, _line, _quota, _switch
+
+_NONE = "—"
+
+
+def _pause(state: QuotaState) -> str:
+    if state.pause is None:
+        return "no"
+    return _cell(f"by {state.pause.by} at {state.pause.at.isoformat()}")
+
+
+def control_markdown(log: ControlLog) -> str:
+    """The Markdown beside ``<date>_<action>_log.json``: who did what, before → after, why."""
+    before, after = log.before, log.after
+    rows = [
+        ("quota", _quota(before.quota), _quota(after.quota)),
+        ("kill switch", _switch(before.kill_switch), _switch(after.kill_switch)),
+        ("paused", _pause(before), _pause(after)),
+        ("serial", str(before.serial), str(after.serial)),
+    ]
+    lines = [
+        f"## {log.tenant} — {log.action} by hand, {log.outcome.upper()}",
+        "",
+        f"**{log.outcome}**: changed {'yes' if log.changed else 'no'};"
+        f" by {_line(log.by)}: {_line(log.note)}",
+        "",
+        "| | before | after |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {old} | {new} |" for name, old, new in rows),
+        "",
+        "### Reasons",
+        "",
+        *(f"- {_line(reason)}" for reason in log.reasons),
+        "",
+        f"- trace id: `{log.trace_id}`",
+        f"- at: {log.at.isoformat()}",
+    ]
+    return "\n".join(lines) + "\n"
