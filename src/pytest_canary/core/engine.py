@@ -13,8 +13,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_canary.core import kinds
 from pytest_canary.core.jsonfile import canonical_json
 from pytest_canary.core.models import (
+    COHORTS,
     BaseState,
     Decision,
     DecisionBase,
@@ -26,8 +28,11 @@ from pytest_canary.core.models import (
     Target,
     Threshold,
 )
+from pytest_canary.core.stats import Counts
 from pytest_canary.store.gates import VOLUME_GATE, GateSet, GateSpec
 from pytest_canary.store.readers import BlocklistReading, KpiReading, StateReading
+
+Stat = Counts | str
 
 SEVERITY_ORDER: dict[GateStatus, int] = {
     "backout": 0,
@@ -151,7 +156,32 @@ def _low_volume(case: Case) -> bool:
 
 
 def evaluate_gate(case: Case, spec: GateSpec) -> GateResult:
-    """One threshold gate's verdict for one tenant."""
+    """One gate's verdict for one tenant: the plain threshold verdict, judged again by the
+    gate's kind when it has one (core/kinds)."""
+    plain = _threshold_gate(case, spec)
+    if spec.kind is None:
+        return plain
+    inputs = kinds.GateInputs(plain, metric_counts(case, spec), case.gates.backout_factor)
+    return kinds.KINDS[spec.kind.kind].evaluate(spec, spec.kind, inputs)
+
+
+def metric_counts(case: Case, spec: GateSpec) -> dict[str, Stat]:
+    """The gate's metric as counts, tenant-wide (bounces reconciled) and per cohort."""
+    if case.kpis.file_error is not None:
+        return {}
+    values: dict[str, Any] = dict(case.kpis.values)
+    values["hard_bounces"] = hard_bounces(case)
+    counts: dict[str, Stat] = {kinds.TENANT: kinds.rate_counts(values, spec.metric)}
+    cohorts = case.kpis.cohorts
+    if cohorts is not None:
+        for name in COHORTS:
+            figures = getattr(cohorts, name).model_dump()
+            counts[name] = kinds.rate_counts(figures, spec.metric)
+    return counts
+
+
+def _threshold_gate(case: Case, spec: GateSpec) -> GateResult:
+    """One gate's verdict as a plain threshold gate on the tenant-wide figure."""
     factor = case.gates.backout_factor
     if case.kpis.file_error is not None:
         return _result(
@@ -307,6 +337,16 @@ def _next_step(steps: tuple[int, ...], quota: int) -> int:
     return higher[0] if higher else steps[-1]
 
 
+def _threshold_identity(case: Case, spec: GateSpec) -> list[Any]:
+    identity: list[Any] = [
+        spec.op,
+        spec.threshold,
+        spec.backout_threshold(case.gates.backout_factor),
+    ]
+    # A gate kind's parameters decide too; plain gates keep the identity they always had.
+    return identity if spec.kind is None else [*identity, spec.kind.identity()]
+
+
 def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
     # The KPI contents when valid, else the raw file's sha256 (SPEC §5).
     kpis: Any = case.kpis.contents if case.kpis.valid else {"sha256": case.kpis.sha256}
@@ -320,10 +360,7 @@ def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
             "kill_switch": base.kill_switch,
             "review": base.review.model_dump(mode="json") if base.review else None,
         },
-        "thresholds": {
-            spec.name: [spec.op, spec.threshold, spec.backout_threshold(case.gates.backout_factor)]
-            for spec in case.gates.gates
-        },
+        "thresholds": {spec.name: _threshold_identity(case, spec) for spec in case.gates.gates},
         "gates": {gate.name: [gate.status, gate.shadow] for gate in gates},
     }
     return hashlib.sha256(canonical_json(identity)).hexdigest()

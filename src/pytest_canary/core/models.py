@@ -18,10 +18,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StringConstraints,
     WithJsonSchema,
+    model_serializer,
+    model_validator,
 )
 
 SCHEMA_VERSION = 1
@@ -31,6 +35,9 @@ TRACE_PATTERN = r"^[0-9a-f]{32}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 KPI_REQUIRED_FIELDS = ("notices_sent", "error_rate", "hard_bounces", "dlq_depth", "retry_depth")
+COHORTS = ("canary", "control")
+COHORT_SUMS = ("notices_sent", "errors", "hard_bounces", "soft_bounces")
+"""Counts of the tenant that its two cohorts must add up to, when both cohorts give them."""
 
 
 def _as_float(value: int | float) -> float:
@@ -83,8 +90,8 @@ class _Closed(BaseModel):
 # --- inputs -----------------------------------------------------------------------------------
 
 
-class Kpis(BaseModel):
-    """One tenant's KPIs of one run date: ``<root>/<tenant>/<YYYY-MM-DD>.json``."""
+class CohortKpis(BaseModel):
+    """The KPIs of one cohort: the notices the new code dispatched (canary) or the rest."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -93,11 +100,50 @@ class Kpis(BaseModel):
     hard_bounces: Count
     dlq_depth: Count
     retry_depth: Count
-    tenant: TenantId | None = None
-    date: dt.date | None = None
     errors: Count | None = None
     soft_bounces: Count | None = None
+
+
+class Cohorts(BaseModel):
+    """The optional ``cohorts`` object of a KPI file: the tenant's figures split by cohort."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    canary: CohortKpis
+    control: CohortKpis
+
+
+class Kpis(CohortKpis):
+    """One tenant's KPIs of one run date: ``<root>/<tenant>/<YYYY-MM-DD>.json``."""
+
+    tenant: TenantId | None = None
+    date: dt.date | None = None
     generated_at: dt.datetime | None = None
+    cohorts: Cohorts | None = None
+
+    @model_validator(mode="after")
+    def _cohorts_add_up(self) -> Kpis:
+        problem = cohort_sum_problem(self.model_dump(), self.cohorts)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+def cohort_sum_problem(totals: dict[str, Any], cohorts: Cohorts | None) -> str | None:
+    """Why ``cohorts`` cannot be a split of ``totals``, or ``None`` when its counts add up."""
+    if cohorts is None:
+        return None
+    for name in COHORT_SUMS:
+        parts = [getattr(cohorts, cohort).model_dump().get(name) for cohort in COHORTS]
+        total = totals.get(name)
+        if total is None or None in parts:
+            continue
+        if sum(parts) != total:
+            return (
+                f"cohorts: canary.{name} {parts[0]} + control.{name} {parts[1]}"
+                f" is not the tenant's {name} {total:g}"
+            )
+    return None
 
 
 class BlocklistEntry(BaseModel):
@@ -208,6 +254,27 @@ class OperateState(_Closed):
 # --- decision ---------------------------------------------------------------------------------
 
 
+class CohortFigure(_Closed):
+    """A rate as counts: ``events`` of ``trials``."""
+
+    events: int
+    trials: int
+    rate: float
+
+
+class Evidence(_Closed):
+    """What an evidence gate weighed: the counts, the interval and the confidence."""
+
+    kind: Literal["wilson", "relative"]
+    confidence: float
+    observed: CohortFigure | None = None
+    canary: CohortFigure | None = None
+    control: CohortFigure | None = None
+    interval: tuple[float, float] | None = None
+    interval_of: str = ""
+    verdict: str = ""
+
+
 class GateResult(_Closed):
     """One gate's verdict: what a pytest item reports and what the decision records."""
 
@@ -223,6 +290,18 @@ class GateResult(_Closed):
     message: str
     source: str
     shadow: bool = False
+    evidence: Evidence | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_evidence(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        # Gates without evidence are written as before the field existed: a decision of a tenant
+        # that uses no evidence gate is byte-for-byte what it was.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("evidence") is None:
+            data.pop("evidence", None)
+        return data
 
 
 class Threshold(_Closed):

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from pytest_canary.core.models import Decision, GateResult, QuotaState, RolloutLog
+from pytest_canary.render.evidence import evidence_markdown
 
 _NONE = "—"
 TERMINAL_FULL_LIMIT = 50
@@ -150,6 +151,7 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
         lines += [_gate_row(g) for g in d.gates]
     else:
         lines.append("No gate ran.")
+    lines += evidence_markdown(d.gates)
     lines += ["", "### Reasons", ""]
     lines += [f"- {_line(r)}" for r in d.reasons] or ["- every gate passed"]
     if d.inputs:
@@ -352,7 +354,7 @@ def failure_line(gate: GateResult) -> str:
     if gate.shadow:
         details.append("shadow gate, not counted in the decision")
     line = head + (f" ({'; '.join(details)})" if details else "")
-    if compared:
+    if compared and gate.evidence is None:
         return line
     message = _line(gate.message).removeprefix(f"{gate.name}: ")
     return line + (f" — {_cap(message, _MESSAGE_CAP)}" if message else "")

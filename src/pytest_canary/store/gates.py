@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.models import TENANT_PATTERN
 
@@ -39,6 +40,14 @@ class _GateTable(BaseModel):
     needs_volume: bool | None = None
     shadow: bool | None = None
     enabled: bool | None = None
+    # Keys of the gate kinds (pytest_canary.core.kinds), which judge their values.
+    evidence: Literal["threshold", "wilson"] | None = None
+    compare: Literal["control"] | None = None
+    confidence: float | None = Field(default=None, allow_inf_nan=False)
+    max_diff: float | None = Field(default=None, allow_inf_nan=False)
+    max_ratio: float | None = Field(default=None, allow_inf_nan=False)
+    backout_diff: float | None = Field(default=None, allow_inf_nan=False)
+    backout_ratio: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class _CanaryTable(BaseModel):
@@ -106,6 +115,8 @@ class GateSpec:
     backout_source: str | None = None
     needs_volume: bool = False
     shadow: bool = False
+    kind: kinds.KindParams | None = None
+    """The parameters of a gate kind other than the plain threshold (core/kinds)."""
 
     def backout_threshold(self, factor: float) -> float | None:
         """Above this a violated ``<=`` gate backs out; ``>=`` gates never do."""
@@ -285,6 +296,45 @@ def _finish(name: str, draft: _Draft) -> GateSpec:
     if "metric" not in values:
         raise CanaryUsageError(f"{where} ({sources.get('max') or sources.get('min')}): no metric")
     metric = Metric.parse(values["metric"], f"{where} ({sources['metric']})")
+    kind = kinds.select(values, where)
+    if kind is not None:
+        given_in = sources[kind.selector[0]]
+        params = kind.parse(values, metric, f"{where} ({given_in})")
+        if kind.own_bound:
+            return _own_bound(name, values, sources, metric, params)
+    spec = _bound_gate(name, values, sources, metric)
+    return spec if kind is None else replace(spec, kind=params)
+
+
+def _own_bound(
+    name: str,
+    values: dict[str, Any],
+    sources: dict[str, str],
+    metric: Metric,
+    params: kinds.KindParams,
+) -> GateSpec:
+    """A gate whose kind sets its own bound: ``max_diff`` is its threshold, ``backout_diff``
+    its backout (so env overrides and the decision's thresholds treat them as for any gate)."""
+    threshold_key = "max_diff" if "max_diff" in values else "compare"
+    return GateSpec(
+        name=name,
+        metric=metric,
+        op="<=",
+        threshold=float(values.get("max_diff", 0.0)),
+        source=sources[threshold_key],
+        label=values.get("label", name),
+        backout=values.get("backout_diff"),
+        backout_source=sources.get("backout_diff"),
+        needs_volume=values.get("needs_volume", True),
+        shadow=values.get("shadow", False),
+        kind=params,
+    )
+
+
+def _bound_gate(
+    name: str, values: dict[str, Any], sources: dict[str, str], metric: Metric
+) -> GateSpec:
+    where = f"gate {name!r}"
     if ("max" in values) == ("min" in values):
         given_in = sources.get("max") or sources.get("min") or sources["metric"]
         raise CanaryUsageError(f"{where} ({given_in}): give exactly one of max or min")

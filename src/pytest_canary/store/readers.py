@@ -28,11 +28,13 @@ from pytest_canary.core.models import (
     TENANT_PATTERN,
     BlocklistEntry,
     BlocklistSummary,
+    Cohorts,
     Count,
     Kpis,
     Number,
     OperateState,
     Rate,
+    cohort_sum_problem,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -46,6 +48,7 @@ _FIELD_TYPES: dict[str, TypeAdapter[Any]] = {
     "soft_bounces": TypeAdapter(Count),
 }
 _NUMBER: TypeAdapter[float] = TypeAdapter(Number)
+_COHORTS: TypeAdapter[Cohorts] = TypeAdapter(Cohorts)
 BLOCKLIST_REASONS = frozenset({"hard_bounce", "complaint", "manual"})
 
 
@@ -68,6 +71,7 @@ class KpiReading:
     file_error: str | None = None
     contents: dict[str, Any] | None = None
     model: Kpis | None = None
+    cohorts: Cohorts | None = None
 
     @property
     def valid(self) -> bool:
@@ -138,7 +142,15 @@ def kpis_from_object(
     values: dict[str, float] = {}
     errors: dict[str, str] = {}
     unusable: dict[str, str] = {}
+    cohorts = None
     for name, value in raw.items():
+        if name == "cohorts":
+            try:
+                cohorts = _COHORTS.validate_python(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                errors[".".join(str(p) for p in ("cohorts", *first["loc"]))] = str(first["msg"])
+            continue
         adapter = _FIELD_TYPES.get(name)
         try:
             if adapter is not None:
@@ -154,6 +166,10 @@ def kpis_from_object(
     hard, sent = values.get("hard_bounces"), values.get("notices_sent")
     if hard is not None and sent is not None and hard > sent:
         errors["hard_bounces"] = f"{hard:g} is more than notices_sent {sent:g}"
+    split = cohort_sum_problem(values, cohorts)
+    if split is not None:
+        errors["cohorts"] = split.removeprefix("cohorts: ")
+        cohorts = None
     model = None
     if not errors:
         try:
@@ -161,7 +177,9 @@ def kpis_from_object(
         except ValidationError as exc:  # an optional field (e.g. generated_at) is malformed
             first = exc.errors()[0]
             errors[".".join(str(part) for part in first["loc"]) or "(file)"] = str(first["msg"])
-    return KpiReading(where, True, sha, values, errors, unusable, contents=raw, model=model)
+    return KpiReading(
+        where, True, sha, values, errors, unusable, contents=raw, model=model, cohorts=cohorts
+    )
 
 
 def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
