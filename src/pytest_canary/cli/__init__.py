@@ -14,9 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+
+if TYPE_CHECKING:  # building the parser stays light: the commands import what they use
+    from pytest_canary.ops import batch
 
 EXIT_OK, EXIT_HOLD, EXIT_USAGE, EXIT_BACKOUT, EXIT_REFUSED = 0, 1, 2, 3, 4
 MAX_AGE_HOURS = 24 * 366  # a year: more is a typo, and would overflow a timedelta long before
@@ -137,35 +140,31 @@ def _cmd_cycle(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
-    from pytest_canary import store
-    from pytest_canary.ops import rollout
+    from pytest_canary.ops import batch
     from pytest_canary.store.gates import GateConfig, gate_files
     from pytest_canary.store.settings import now_berlin
 
-    root = _root(args)
-    paths = store.TenantPaths.open(root, store.validate_tenant_id(args.tenant))
-    if args.decision_file:
-        decision_path = store.contained(root, Path(args.decision_file))
-    else:
-        decision_path = rollout.newest_decision_file(paths)
-    decision = rollout.load_decision(decision_path)
     gates_path = Path(args.gates) if args.gates else Path("gates")
     files = gate_files(gates_path) if gates_path.exists() else []
-    steps = GateConfig.load(files).for_tenant(args.tenant, os.environ).steps
     if not (math.isfinite(args.max_age) and 0 < args.max_age <= MAX_AGE_HOURS):
         raise CanaryUsageError(
             f"--max-age {args.max_age:g}: must be a positive number of hours,"
             f" at most {MAX_AGE_HOURS}"
         )
     _check_lock_timeout(args.lock_timeout)
-    log = rollout.apply_decision(
-        paths,
-        decision,
-        steps=list(steps),
+    options = batch.Options(
+        root=_root(args),
+        config=GateConfig.load(files),
         now=now_berlin(),
         max_age=dt.timedelta(hours=args.max_age),
         lock_timeout=args.lock_timeout,
     )
+    if args.tenant == "all" or args.decisions:
+        return _rollout_batch(args, options)
+    if args.report:
+        raise CanaryUsageError("--report: only with --tenant all or --decisions")
+    decision_file = Path(args.decision_file) if args.decision_file else None
+    log = batch.rollout_tenant(options, args.tenant, decision_file)
     before = f"{log.before.quota} %" if log.before else "?"
     after = f"{log.after.quota} %" if log.after else "?"
     print(
@@ -174,6 +173,24 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     for reason in log.reasons:
         print(f"  {reason}")
     return EXIT_OK
+
+
+def _rollout_batch(args: argparse.Namespace, options: batch.Options) -> int:
+    from pytest_canary.ops import batch
+
+    if args.decision_file:
+        raise CanaryUsageError(
+            "--decision-file: only with one --tenant; use --decisions for a folder"
+        )
+    tenants = None if args.tenant == "all" else [args.tenant]
+    decisions = Path(args.decisions) if args.decisions else None
+    results = batch.rollout_all(options, tenants, decisions)
+    for result in results:
+        print(f"{result.tenant}: {result.decision or '?'} {result.outcome}: {result.reason}")
+    if args.report:
+        batch.write_report(Path(args.report), results)
+    print(batch.summary_line(results))
+    return EXIT_REFUSED if any(r.outcome == "refused" for r in results) else EXIT_OK
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
@@ -232,10 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "rollout",
         help="apply the newest decision to the state (exit 0 applied/unchanged, 4 refused)",
-        epilog="example: canary rollout --tenant acme --decision-file <root>/acme/canary/2026-11-26_decision.json",
+        description="Apply a decision to a tenant's state.\nWith --tenant all (or --decisions):"
+        " every tenant's, in one run,\neach under its own lock; a refused tenant does not stop"
+        " the others,\nand the exit status is 4 when any was refused.",
+        epilog="example: canary rollout --tenant acme --decision-file <root>/acme/canary/2026-11-26_decision.json\n"
+        "example: canary rollout --tenant all --decisions downloaded/decisions --report applied.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(p)
     p.add_argument("--decision-file", help="decision to apply (default: the newest by date)")
+    p.add_argument(
+        "--decisions",
+        metavar="DIR",
+        help="folder of <tenant>/<YYYY-MM-DD>_decision.json to copy in and apply, one tenant"
+        " after another (with --tenant all: every tenant in it)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="with --tenant all or --decisions: write one JSON line per tenant"
+        " (tenant, date, decision, outcome, changed, reason)",
+    )
     p.add_argument(
         "--max-age",
         type=float,
