@@ -13,12 +13,18 @@ plugin or the CLI against a root it can read back::
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from _plugin_fixtures import CanaryRoot
 
+# Read at import: the autouse fixture below clears CANARY_* before each test.
+POSTGRES_DSN = os.environ.get("CANARY_TEST_POSTGRES_DSN", "")
+IN_CI = bool(os.environ.get("CI"))
 # Variables an outer environment (a CI job, a shell) could set that would change an inner run.
 _OUTER_GITHUB = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS")
 
@@ -37,3 +43,24 @@ def canary_root(tmp_path: Path) -> CanaryRoot:
     root = tmp_path / "canary-root"
     root.mkdir()
     return CanaryRoot(root)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A fresh schema on the test server; the URL puts it first on the search path."""
+    if not POSTGRES_DSN:
+        message = "no PostgreSQL server: set CANARY_TEST_POSTGRES_DSN (.ci/run does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    import psycopg
+
+    schema = f"kpi_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in POSTGRES_DSN else "?"
+    try:
+        yield f"{POSTGRES_DSN}{joiner}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,6 +1,7 @@
 """canary kpi on a real SQLite database and a real PostgreSQL server, and the --source URLs.
 
-The PostgreSQL tests need ``CANARY_TEST_POSTGRES_DSN`` (``.ci/run`` starts a server and sets it).
+The PostgreSQL tests need ``CANARY_TEST_POSTGRES_DSN`` (``.ci/run`` starts a server and sets it;
+the ``postgres`` fixture is in conftest.py).
 Without it they are skipped locally, but with ``CI`` set a missing server fails them.
 """
 
@@ -9,12 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -23,9 +20,6 @@ from pytest_canary.cli import main
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.kpi.sources import POSTGRES_SCHEMA, Source, parse_source
 
-# Read at import: the autouse fixture of conftest.py clears CANARY_* before each test.
-POSTGRES_DSN = os.environ.get("CANARY_TEST_POSTGRES_DSN", "")
-IN_CI = bool(os.environ.get("CI"))
 UTC = dt.UTC
 
 
@@ -137,27 +131,6 @@ def test_unusable_sqlite_files_are_one_line_errors(
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    """A fresh schema on the test server; the URL puts it first on the search path."""
-    if not POSTGRES_DSN:
-        message = "no PostgreSQL server: set CANARY_TEST_POSTGRES_DSN (.ci/run does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    import psycopg
-
-    schema = f"kpi_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in POSTGRES_DSN else "?"
-    try:
-        yield f"{POSTGRES_DSN}{joiner}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _fill(url: str, items: list[Event], schema: str = POSTGRES_SCHEMA) -> None:

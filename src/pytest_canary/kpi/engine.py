@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.kpi.cohorts import QuotaTimeline
 from pytest_canary.kpi.events import BERLIN, EventError, Tally, Window
 from pytest_canary.kpi.sources import Source, parse_source
 from pytest_canary.store import settings
@@ -49,11 +50,29 @@ def compute_kpis(
     from pytest_canary.core.models import Kpis
 
     window = Window.for_run_date(day)
-    sent, failed = tally.in_window("sent"), tally.in_window("failed")
-    attempts = sent + failed
     payload: dict[str, Any] = {
         "tenant": tenant,
         "date": day.isoformat(),
+        **_figures(tally),
+        "generated_at": generated_at.isoformat(),
+        "window_start": window.start.astimezone(BERLIN).isoformat(),
+        "window_end": window.end.astimezone(BERLIN).isoformat(),
+        "source": source,
+    }
+    if tally.by_cohort is not None:
+        payload["cohorts"] = {name: _figures(part) for name, part in tally.by_cohort.items()}
+    try:
+        Kpis.model_validate(payload)
+    except ValidationError as exc:  # only a bug gets here: the counts are ours
+        raise AssertionError(f"computed KPIs do not validate: {exc}") from exc
+    return payload
+
+
+def _figures(tally: Tally) -> dict[str, Any]:
+    """The KPI fields of one tally: the tenant's, or one cohort's."""
+    sent, failed = tally.in_window("sent"), tally.in_window("failed")
+    attempts = sent + failed
+    return {
         "notices_sent": sent,
         "errors": failed,
         "error_rate": failed / attempts if attempts else 0.0,
@@ -61,16 +80,7 @@ def compute_kpis(
         "soft_bounces": tally.in_window("soft_bounce"),
         "dlq_depth": _depth(tally, "dlq"),
         "retry_depth": _depth(tally, "retry"),
-        "generated_at": generated_at.isoformat(),
-        "window_start": window.start.astimezone(BERLIN).isoformat(),
-        "window_end": window.end.astimezone(BERLIN).isoformat(),
-        "source": source,
     }
-    try:
-        Kpis.model_validate(payload)
-    except ValidationError as exc:  # only a bug gets here: the counts are ours
-        raise AssertionError(f"computed KPIs do not validate: {exc}") from exc
-    return payload
 
 
 def _depth(tally: Tally, queue: str) -> int:
@@ -126,6 +136,26 @@ def _source(args: argparse.Namespace, paths: store.TenantPaths, cwd: Path) -> So
     return parse_source(text.replace("{tenant}", paths.tenant), cwd)
 
 
+def _timeline(paths: store.TenantPaths, err: TextIO) -> QuotaTimeline | None:
+    """The tenant's quotas over time, from its state; ``None`` (no cohorts) when it is corrupt."""
+    from pytest_canary.core.jsonfile import InvalidInput, read_bytes
+    from pytest_canary.store.readers import display_path, parse_state
+
+    path = paths.state
+    if not path.exists() and not path.is_symlink():
+        return QuotaTimeline.initial(paths.tenant)
+    where = display_path(path)
+    try:
+        state = parse_state(read_bytes(path, where), where, paths.tenant)
+    except InvalidInput as exc:
+        err.write(
+            f"canary kpi: warning: {exc}; the KPI file gets no cohorts, so a gate with"
+            ' compare = "control" reports an error\n'
+        )
+        return None
+    return QuotaTimeline.from_state(state)
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pytest_canary import store
 
@@ -141,12 +171,15 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"canary kpi: warning: the run time {window.end.astimezone(BERLIN).isoformat()}"
             " is still ahead; events until then are not in these KPIs\n"
         )
+    timeline = _timeline(paths, err)
     progress = _Progress(err)
     started = time.perf_counter()
     try:
-        tally = source.tally(paths.tenant, window, progress)
+        tally = source.tally(paths.tenant, window, progress, timeline)
     finally:
         progress.done()
+    if timeline is not None:
+        tally.split()  # a day without events has two empty cohorts, not none
     seconds = time.perf_counter() - started
     payload = compute_kpis(tally, paths.tenant, day, now, source.shown)
     for note in warnings_for(tally, payload, paths.tenant):

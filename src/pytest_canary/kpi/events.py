@@ -63,9 +63,17 @@ class Tally:
 
     counts: Counter[tuple[str, int]] = field(default_factory=Counter)
     events_read: int = 0
+    by_cohort: dict[str, Tally] | None = None
+    """The same counts per cohort (``canary``, ``control``), when the source split them."""
 
     def add(self, event: str, bucket: int, n: int = 1) -> None:
         self.counts[(event, bucket)] += n
+
+    def split(self) -> dict[str, Tally]:
+        """The per-cohort tallies, created on first use."""
+        if self.by_cohort is None:
+            self.by_cohort = {"canary": Tally(), "control": Tally()}
+        return self.by_cohort
 
     def in_window(self, event: str) -> int:
         return self.counts[(event, INSIDE)]

@@ -17,9 +17,11 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_canary.kpi.cohorts import QuotaTimeline, check_cohort
 from pytest_canary.kpi.events import (
     EVENT_TYPES,
     TENANT_RE,
@@ -40,6 +42,10 @@ _FAST = re.compile(
     rb"\d{4}-\d\d-\d\dT\d\d:\d\d):[0-5]\d(?:\.\d++)?+(?:Z|[+-]\d\d:\d\d)?+"
     rb'","notice_id":"' + _S + rb'++"(?:,"recipient":(?:"' + _S + rb'*+"|null))?+\}\n'
 )
+# The same lines, with the notice id as a second group: for splitting the counts by cohort.
+_FAST_COHORT = re.compile(
+    _FAST.pattern.replace(rb'","notice_id":"' + _S + rb"++", rb'","notice_id":"(' + _S + rb"++)")
+)
 _START = b'{"tenant":"'
 _NOTICE = b'","notice_id":"'
 _EVENT_SEP = b'","event":"'
@@ -58,14 +64,23 @@ def event_line(
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def tally_jsonl(path: Path, tenant: str, window: Window, progress: Progress | None = None) -> Tally:
-    """Count ``tenant``'s events in ``path``; every line of the file must be a valid event."""
+def tally_jsonl(
+    path: Path,
+    tenant: str,
+    window: Window,
+    progress: Progress | None = None,
+    timeline: QuotaTimeline | None = None,
+) -> Tally:
+    """Count ``tenant``'s events in ``path``; every line of the file must be a valid event.
+
+    With a ``timeline`` the counts are also split by cohort (:mod:`pytest_canary.kpi.cohorts`).
+    """
     try:
-        return _read(path, _Reader(tenant, window, fast=True), progress)
+        return _read(path, _Reader(tenant, window, fast=True, timeline=timeline), progress)
     except _BadKey:
         # A canonical line holds a bad value (an unknown event, no such day): read it all again
         # line by line, which names the first bad line.
-        return _read(path, _Reader(tenant, window, fast=False), progress)
+        return _read(path, _Reader(tenant, window, fast=False, timeline=timeline), progress)
 
 
 def _read(path: Path, reader: _Reader, progress: Progress | None) -> Tally:
@@ -104,8 +119,13 @@ class _BadKey(Exception):
 
 
 class _Reader:
-    def __init__(self, tenant: str, window: Window, *, fast: bool) -> None:
+    def __init__(
+        self, tenant: str, window: Window, *, fast: bool, timeline: QuotaTimeline | None
+    ) -> None:
         self.tenant = tenant
+        self.timeline = timeline
+        # Our tenant's keys already classified, with their minute: (event, bucket, time).
+        self._known: dict[bytes, tuple[str, int, dt.datetime]] = {}
         self.tenant_key = tenant.encode()
         self.window = window
         self.fast = fast
@@ -134,7 +154,12 @@ class _Reader:
                 data[:end].decode("utf-8")
             except UnicodeDecodeError:
                 return False
-        keys = _FAST.findall(data, 0, end)
+        pairs: list[tuple[bytes, bytes]] = []
+        if self.timeline is None:
+            keys = _FAST.findall(data, 0, end)
+        else:
+            pairs = _FAST_COHORT.findall(data, 0, end)
+            keys = [key for key, _ in pairs]
         if len(keys) != n:
             return False
         offset = _first_offset(data)
@@ -147,10 +172,32 @@ class _Reader:
         before = len(pending)
         pending.update(keys)  # counts in C
         self._pending_keys += len(pending) - before
+        if pairs:
+            self._split_fast(pairs, offset)
         self.tally.events_read += n
         if self._pending_keys > _PENDING_LIMIT:
             self.flush()
         return True
+
+    def _split_fast(self, pairs: list[tuple[bytes, bytes]], offset: bytes) -> None:
+        """Count our tenant's canonical lines per cohort (the notice id decides)."""
+        assert self.timeline is not None
+        prefix, cohort, known = self.tenant_key + _EVENT_SEP, self.timeline.cohort, self._known
+        counts: Counter[tuple[str, str, int]] = Counter()
+        for key, notice in pairs:
+            if not key.startswith(prefix):
+                continue
+            full = key + offset
+            seen = known.get(full)
+            if seen is None:
+                found = self._classify(key, offset)
+                assert found is not None  # the prefix is our tenant's
+                seen = known[full] = (*found, _minute(key, offset))
+            event, bucket, instant = seen
+            counts[(cohort(notice.decode(), instant), event, bucket)] += 1
+        split = self.tally.split()
+        for (name, event, bucket), count in counts.items():
+            split[name].add(event, bucket, count)
 
     def flush(self) -> None:
         """Classify the pending keys into the tally; :class:`_BadKey` when one is not valid."""
@@ -182,16 +229,21 @@ class _Reader:
 
     def _slow(self, chunk: bytes) -> None:
         tenant, tenants, bucket = self.tenant, self._tenants, self.window.bucket
+        timeline = self.timeline
         found: list[tuple[str, int]] = []
         number, read = self.lines, 0
         for raw in chunk.split(b"\n")[:-1]:
             number += 1
             if not raw.strip():
                 continue
-            event, owner, instant = _parse_line(raw, number, tenants)
+            line = _parse_line(raw, number, tenants)
             read += 1
-            if owner == tenant:
-                found.append((event, bucket(instant)))
+            if line.tenant == tenant:
+                where = bucket(line.instant)
+                found.append((line.event, where))
+                if timeline is not None:
+                    cohort = line.cohort or _derived(timeline, line, number)
+                    self.tally.split()[cohort].add(line.event, where)
         self.tally.counts.update(found)
         self.tally.events_read += read
 
@@ -223,8 +275,30 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
 
 
-def _parse_line(raw: bytes, number: int, tenants: set[str]) -> tuple[str, str, dt.datetime]:
-    """(event, tenant, time) of one line, or :class:`EventError` naming the line and field.
+@dataclass(frozen=True)
+class _Line:
+    event: str
+    tenant: str
+    instant: dt.datetime
+    notice: str
+    cohort: str | None
+
+
+def _derived(timeline: QuotaTimeline, line: _Line, number: int) -> str:
+    try:
+        return timeline.cohort(line.notice, line.instant)
+    except UnicodeEncodeError:
+        raise EventError(f"line {number}: field notice_id: not encodable as UTF-8") from None
+
+
+def _minute(key: bytes, offset: bytes) -> dt.datetime:
+    """The aware time of a fast-reader key (its minute)."""
+    return dt.datetime.fromisoformat((key.rpartition(_TS_SEP)[2] + offset).decode())
+
+
+def _parse_line(raw: bytes, number: int, tenants: set[str]) -> _Line:
+    """One line's event, tenant, time, notice and cohort, or :class:`EventError` naming the line
+    and field.
 
     ``tenants`` holds the ids already found valid. Messages never quote the line: it may hold a
     recipient's address.
@@ -255,7 +329,11 @@ def _parse_line(raw: bytes, number: int, tenants: set[str]) -> tuple[str, str, d
     if ts.__class__ is not str:
         raise EventError(f"line {number}: field ts: must be a string, not {type(ts).__name__}")
     try:
-        return check_event(event), tenant, parse_ts(ts)
+        cohort = check_cohort(obj.get("cohort"))
+    except ValueError as exc:
+        raise EventError(f"line {number}: field cohort: {exc}") from None
+    try:
+        return _Line(check_event(event), tenant, parse_ts(ts), notice, cohort)
     except ValueError as exc:
         field = "event" if event not in EVENT_TYPES else "ts"
         raise EventError(f"line {number}: field {field}: {exc}") from None

@@ -19,6 +19,14 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.dispatch import dispatch_bucket
+from pytest_canary.kpi.cohorts import (
+    COHORT_NAMES,
+    POSTGRES_HASH,
+    QuotaTimeline,
+    postgres_cohort,
+    sqlite_cohort,
+)
 from pytest_canary.kpi.events import (
     AFTER,
     BEFORE,
@@ -83,13 +91,20 @@ class Source:
             return _redact(self.location)
         return f"{'file' if self.kind == 'jsonl' else 'sqlite'}://{Path(self.location)}"
 
-    def tally(self, tenant: str, window: Window, progress: Progress | None = None) -> Tally:
-        """Count ``tenant``'s events against ``window``; :class:`EventError` on bad input."""
+    def tally(
+        self,
+        tenant: str,
+        window: Window,
+        progress: Progress | None = None,
+        timeline: QuotaTimeline | None = None,
+    ) -> Tally:
+        """Count ``tenant``'s events against ``window``, split by cohort when a ``timeline`` is
+        given; :class:`EventError` on bad input."""
         if self.kind == "jsonl":
-            return tally_jsonl(Path(self.location), tenant, window, progress)
+            return tally_jsonl(Path(self.location), tenant, window, progress, timeline)
         if self.kind == "sqlite":
-            return _tally_sqlite(Path(self.location), tenant, window)
-        return _tally_postgres(self.location, self.shown, tenant, window)
+            return _tally_sqlite(Path(self.location), tenant, window, timeline)
+        return _tally_postgres(self.location, self.shown, tenant, window, timeline)
 
 
 def parse_source(text: str, cwd: Path) -> Source:
@@ -144,7 +159,9 @@ def _ms(instant: dt.datetime) -> int:
     return round(instant.timestamp() * 1000)
 
 
-def _tally_sqlite(path: Path, tenant: str, window: Window) -> Tally:
+def _tally_sqlite(
+    path: Path, tenant: str, window: Window, timeline: QuotaTimeline | None = None
+) -> Tally:
     shown = f"sqlite://{path}"
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "no such file"
@@ -156,18 +173,24 @@ def _tally_sqlite(path: Path, tenant: str, window: Window) -> Tally:
         raise EventError(f"{shown}: cannot be opened ({exc})") from None
     params = {"tenant": tenant, "start": _ms(window.start), "end": _ms(window.end)}
     try:
+        cohort = "NULL"
+        if timeline is not None:
+            conn.create_function("canary_bucket", 1, _bucket_of(tenant), deterministic=True)
+            cohort = sqlite_cohort(timeline, _sqlite_has_cohort(conn))
         rows = conn.execute(
-            f"SELECT event, SUM(typeof(ts) <> 'integer'), SUM(ts < :start),"
-            f" SUM(ts >= :start AND ts < :end), SUM(ts >= :end), COUNT(*)"
-            f" FROM {TABLE} WHERE tenant = :tenant GROUP BY event",
+            f"SELECT event, SUM(typeof(ts) <> 'integer' OR typeof(notice_id) <> 'text'),"
+            f" SUM(ts < :start), SUM(ts >= :start AND ts < :end), SUM(ts >= :end), COUNT(*),"
+            f" {cohort} FROM {TABLE} WHERE tenant = :tenant GROUP BY event, 7",
             params,
         ).fetchall()
+        _check_cohorts(f"sqlite://{path}", rows, timeline)
         bad = [row for row in rows if row[0] not in EVENT_TYPES or row[1]]
         if bad:
             first = conn.execute(
                 f"SELECT rowid, event, typeof(ts) FROM {TABLE} WHERE tenant = :tenant"
                 f" AND (event IS NULL OR event NOT IN ({_EVENT_SQL})"
-                f" OR typeof(ts) <> 'integer') ORDER BY rowid LIMIT 1",
+                f" OR typeof(ts) <> 'integer' OR typeof(notice_id) <> 'text')"
+                f" ORDER BY rowid LIMIT 1",
                 params,
             ).fetchone()
             raise EventError(f"{shown}: {_bad_sqlite_row(first)}")
@@ -176,12 +199,42 @@ def _tally_sqlite(path: Path, tenant: str, window: Window) -> Tally:
     finally:
         conn.close()
     tally = Tally()
-    for event, _untyped, before, inside, after, count in rows:
-        tally.add(event, BEFORE, before or 0)
-        tally.add(event, INSIDE, inside or 0)
-        tally.add(event, AFTER, after or 0)
+    for event, _untyped, before, inside, after, count, cohort_name in rows:
+        for counted in (tally, *([tally.split()[cohort_name]] if timeline else [])):
+            counted.add(event, BEFORE, before or 0)
+            counted.add(event, INSIDE, inside or 0)
+            counted.add(event, AFTER, after or 0)
         tally.events_read += count
     return tally
+
+
+def _bucket_of(tenant: str) -> Any:
+    """``canary_bucket(notice_id)`` for SQLite: the dispatch bucket, NULL for a non-text id."""
+
+    def bucket(notice: object) -> int | None:
+        if not isinstance(notice, str):
+            return None
+        try:
+            return dispatch_bucket(tenant, notice)
+        except UnicodeEncodeError:
+            return None
+
+    return bucket
+
+
+def _sqlite_has_cohort(conn: sqlite3.Connection) -> bool:
+    columns = conn.execute(f"PRAGMA table_info({TABLE})").fetchall()
+    return any(column[1] == "cohort" for column in columns)
+
+
+def _check_cohorts(shown: str, rows: list[Any], timeline: QuotaTimeline | None) -> None:
+    """An optional ``cohort`` column holds ``canary``, ``control`` or NULL, nothing else."""
+    if timeline is None:
+        return
+    for row in rows:
+        if row[-1] not in COHORT_NAMES:
+            value = "NULL" if row[-1] is None else repr(str(row[-1])[:40])
+            raise EventError(f"{shown}: column cohort: {value} is not canary, control or NULL")
 
 
 def _bad_sqlite_row(row: Any) -> str:
@@ -191,6 +244,8 @@ def _bad_sqlite_row(row: Any) -> str:
     if event is None or event not in EVENT_TYPES:
         shown = "NULL" if event is None else repr(str(event)[:40])
         return f"row {rowid}: column event: {shown} is not one of {EVENT_LIST}"
+    if kind == "integer":
+        return f"row {rowid}: column notice_id: must be text"
     return f"row {rowid}: column ts: must be an integer (Unix time in milliseconds), not {kind}"
 
 
@@ -219,7 +274,9 @@ def sqlite_rows(
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
-def _tally_postgres(url: str, shown: str, tenant: str, window: Window) -> Tally:
+def _tally_postgres(
+    url: str, shown: str, tenant: str, window: Window, timeline: QuotaTimeline | None = None
+) -> Tally:
     try:
         import psycopg
     except ImportError:
@@ -232,14 +289,8 @@ def _tally_postgres(url: str, shown: str, tenant: str, window: Window) -> Tally:
             conn.read_only = True
             # Naive timestamp columns mean Berlin time, as naive times do everywhere in the model.
             conn.execute("SET TIME ZONE 'Europe/Berlin'")
-            rows = conn.execute(
-                f"SELECT event, count(*) FILTER (WHERE ts < %(start)s),"
-                f" count(*) FILTER (WHERE ts >= %(start)s),"
-                f" count(*) FILTER (WHERE ts IS NULL)"
-                f" FROM {TABLE} WHERE tenant = %(tenant)s AND (ts < %(end)s OR ts IS NULL)"
-                f" GROUP BY event",
-                params,
-            ).fetchall()
+            rows = conn.execute(_postgres_query(conn, timeline), params).fetchall()
+            _check_cohorts(shown, rows, timeline)
             bad = [row for row in rows if row[0] not in EVENT_TYPES or row[3]]
             if bad:
                 first = conn.execute(
@@ -253,11 +304,32 @@ def _tally_postgres(url: str, shown: str, tenant: str, window: Window) -> Tally:
     except psycopg.Error as exc:
         raise EventError(f"{shown}: {_postgres_problem(exc)}") from None
     tally = Tally()
-    for event, before, inside, _null in rows:
-        tally.add(event, BEFORE, before)
-        tally.add(event, INSIDE, inside)
+    for event, before, inside, _null, cohort_name in rows:
+        for counted in (tally, *([tally.split()[cohort_name]] if timeline else [])):
+            counted.add(event, BEFORE, before)
+            counted.add(event, INSIDE, inside)
         tally.events_read += before + inside
     return tally
+
+
+def _postgres_query(conn: Any, timeline: QuotaTimeline | None) -> str:
+    """Counts per event (and cohort, with a ``timeline``) of the tenant's rows before the run."""
+    rows, cohort = TABLE, "NULL"
+    if timeline is not None:
+        has_column = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = %s"
+            " AND column_name = 'cohort' AND table_schema = ANY(current_schemas(false))",
+            (TABLE,),
+        ).fetchone()[0]
+        rows = f"(SELECT *, {POSTGRES_HASH} FROM {TABLE}) AS rows"
+        cohort = postgres_cohort(timeline, bool(has_column))
+    return (
+        f"SELECT event, count(*) FILTER (WHERE ts < %(start)s),"
+        f" count(*) FILTER (WHERE ts >= %(start)s),"
+        f" count(*) FILTER (WHERE ts IS NULL), {cohort}"
+        f" FROM {rows} WHERE tenant = %(tenant)s AND (ts < %(end)s OR ts IS NULL)"
+        f" GROUP BY 1, 5"
+    )
 
 
 def _bad_postgres_row(row: Any) -> str:
