@@ -44,10 +44,20 @@ KPIS: dict[str, dict[str, Any]] = {
 }
 QUOTAS = {"acme": 25, "beta": 25, "gamma": 50}
 FAKE_GH = """#!/usr/bin/env bash
-# Records each call; `issue list` answers with the number in $FAKE_GH_OPEN (an open incident).
+# Records each call. `issue list` answers with the open incident in $FAKE_GH_OPEN ("7:<title>").
+# With $FAKE_GH_FAIL_EVERY=n every n-th call fails as GitHub's secondary rate limit does.
 printf '%s\\n' "$*" >>"$FAKE_GH_LOG"
-if [ "$1 $2" = "issue list" ] && [ -n "${FAKE_GH_OPEN:-}" ]; then
-  echo "$FAKE_GH_OPEN"
+calls=$(wc -l <"$FAKE_GH_LOG")
+if [ -n "${FAKE_GH_FAIL_EVERY:-}" ] && [ $((calls % FAKE_GH_FAIL_EVERY)) -eq 0 ]; then
+  echo "HTTP 403: You have exceeded a secondary rate limit (https://docs.github.example)" >&2
+  exit 1
+fi
+if [ "$1 $2" = "issue list" ]; then
+  if [ -n "${FAKE_GH_OPEN:-}" ]; then
+    printf '[{"number": %s, "title": "%s"}]\\n' "${FAKE_GH_OPEN%%:*}" "${FAKE_GH_OPEN#*:}"
+  else
+    echo "[]"
+  fi
 fi
 """
 
@@ -77,6 +87,7 @@ class Rehearsal:
     tmp: Path
     env: dict[str, str]
     runs: int = 0
+    tenants: int = 0
     gate_output: str = ""
     gh_log: Path = field(init=False)
     apply_checkout: Path = field(init=False)
@@ -112,7 +123,15 @@ class Rehearsal:
         work = self.tmp / "seed"
         self.git(self.tmp, "clone", "--quiet", str(self.remote), str(work))
         shutil.copytree(SCRIPTS, work / ".github" / "scripts")
-        for tenant, kpis in KPIS.items():
+        self.add_tenants(work, KPIS, QUOTAS)
+        self.git(work, "add", "-A")
+        self.git(work, "commit", "--quiet", "-m", "seed")
+        self.git(work, "push", "--quiet", "origin", "HEAD:main")
+
+    def add_tenants(
+        self, work: Path, kpis_of: dict[str, dict[str, Any]], quotas: dict[str, int]
+    ) -> None:
+        for tenant, kpis in kpis_of.items():
             folder = work / ROOT / tenant
             (folder / "operate").mkdir(parents=True)
             full = {"tenant": tenant, "date": DATE, "retry_depth": 14, **kpis}
@@ -120,7 +139,7 @@ class Rehearsal:
             state = {
                 "schema_version": 1,
                 "tenant": tenant,
-                "quota": QUOTAS[tenant],
+                "quota": quotas[tenant],
                 "kill_switch": False,
                 "serial": 0,
                 "last_decision_id": None,
@@ -131,9 +150,15 @@ class Rehearsal:
             (folder / "operate" / "operate_state.json").write_text(
                 json.dumps(state, indent=2) + "\n", encoding="utf-8"
             )
-        self.git(work, "add", "-A")
-        self.git(work, "commit", "--quiet", "-m", "seed")
-        self.git(work, "push", "--quiet", "origin", "HEAD:main")
+        self.tenants += len(kpis_of)
+
+    def push_tenants(self, kpis_of: dict[str, dict[str, Any]], quota: int) -> None:
+        """More tenants on the branch, as a person adding them would push them."""
+        other = self.checkout(f"tenants-{self.tenants}")
+        self.add_tenants(other, kpis_of, dict.fromkeys(kpis_of, quota))
+        self.git(other, "add", "-A")
+        self.git(other, "commit", "--quiet", "-m", "more tenants")
+        self.git(other, "push", "--quiet", "origin", "HEAD:main")
 
     def checkout(self, name: str) -> Path:
         """A shallow clone of the branch head, as actions/checkout makes it."""
@@ -206,7 +231,7 @@ class Rehearsal:
         assert found.returncode == 0, found.stdout + found.stderr
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
         assert outputs["date"] == DATE
-        assert outputs["count"] == "3"
+        assert outputs["count"] == str(self.tenants)
         shards = json.loads(outputs["shards"])
         downloaded = self.tmp / f"run{self.runs}" / "canary-in"
         downloaded.mkdir()
@@ -324,7 +349,13 @@ def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_
     assert _state(now, "acme")["quota"] == 50
     assert (_state(now, "gamma")["quota"], _state(now, "gamma")["kill_switch"]) == (10, True)
     assert _state(now, "beta")["serial"] == 0
-    assert (out / "backout.txt").read_text().split() == ["gamma", DATE, "BACKOUT"]
+    assert (out / "changed.txt").read_text().splitlines() == [
+        f"acme {DATE} GO_50",
+        f"gamma {DATE} BACKOUT",
+    ]
+    message = rehearsal.git(rehearsal.remote, "log", "-1", "--format=%B", "main")
+    assert "acme: GO_50\ngamma: BACKOUT" in message
+    assert "Run: https://github.example/acme/dunning/actions/runs/42" in message
     assert (out / "pushed").read_text().strip() == rehearsal.head()
     summary = (rehearsal.tmp / "run1" / "apply-summary.md").read_text()
     assert "- acme: GO_50\n- gamma: BACKOUT" in summary
@@ -336,7 +367,9 @@ def test_daily_run_commits_the_two_changed_states_once_and_repeating_it_commits_
         f"issue create --title canary: BACKOUT of gamma --label canary-incident "
         f"--body-file {out}/incident-gamma.md"
     ]
+    assert len([c for c in calls if c.startswith("issue list")]) == 1
     body = (out / "incident-gamma.md").read_text()
+    assert "BACKOUT was **applied**" in body
     assert "canary review --tenant gamma" in body
     assert "https://github.example/acme/dunning/actions/runs/42" in body
     assert "dlq_depth" in body
@@ -374,42 +407,146 @@ def test_a_branch_that_moved_meanwhile_is_rebased_onto_and_pushed(rehearsal: Reh
     assert _state(now, "acme")["quota"] == 50
 
 
-def test_a_conflicting_change_on_the_branch_fails_loudly_and_pushes_nothing(
+def _edit_state(rehearsal: Rehearsal, tenant: str, message: str, **fields: Any) -> None:
+    """A person commits a change to a tenant's state file (a review, a hand edit)."""
+    reviewed = rehearsal.checkout(f"edit-{tenant}")
+    data = _state(reviewed, tenant)
+    data.update(fields)
+    rehearsal.push_change(
+        f"{ROOT}/{tenant}/operate/operate_state.json", json.dumps(data, indent=2), message
+    )
+
+
+def test_one_conflicting_tenant_is_left_out_and_the_others_are_pushed(
     rehearsal: Rehearsal,
 ) -> None:
     downloaded = rehearsal.decide()
     work = rehearsal.checkout("apply")
-    reviewed = rehearsal.checkout("review")
-    state = reviewed / ROOT / "gamma" / "operate" / "operate_state.json"
-    data = json.loads(state.read_text())
-    data["quota"] = 25
-    rehearsal.push_change(
-        f"{ROOT}/gamma/operate/operate_state.json", json.dumps(data, indent=2), "manual gamma"
-    )
+    _edit_state(rehearsal, "acme", "manual acme", quota=50, serial=0)
     moved = rehearsal.head()
 
     applied, out = rehearsal.apply(downloaded, work)
 
+    assert applied.returncode == 1  # the run is red: acme needs a look
+    lines = applied.stdout.splitlines()
+    assert any(line.startswith("::error title=canary conflict acme::") for line in lines)
+    assert rehearsal.git(rehearsal.remote, "rev-parse", "main~1") == moved
+    changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
+    assert changed.splitlines() == [f"{ROOT}/gamma/operate/operate_state.json"]
+    now = rehearsal.checkout("after")
+    assert (_state(now, "gamma")["quota"], _state(now, "gamma")["kill_switch"]) == (10, True)
+    assert (_state(now, "acme")["quota"], _state(now, "acme")["serial"]) == (50, 0)  # theirs
+    assert (out / "conflict.txt").read_text() == f"acme {DATE} GO_50\n"
+    summary = (rehearsal.tmp / "run1" / "apply-summary.md").read_text()
+    assert "**1 tenant(s) conflicted**" in summary
+    assert "| acme | GO_50 |" in summary
+
+    opened = rehearsal.incidents(work, out)
+
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    titles = [c for c in rehearsal.gh_log.read_text().splitlines() if c.startswith("issue create")]
+    assert [t.split(" --label")[0] for t in titles] == [
+        "issue create --title canary: state conflict of acme",
+        "issue create --title canary: BACKOUT of gamma",
+    ]
+    assert "**not pushed**" in (out / "incident-acme.md").read_text()
+    assert "BACKOUT was **applied**" in (out / "incident-gamma.md").read_text()
+
+
+def test_a_conflicting_backout_is_pushed_by_no_one_and_says_so(rehearsal: Rehearsal) -> None:
+    downloaded = rehearsal.decide()
+    work = rehearsal.checkout("apply")
+    _edit_state(rehearsal, "gamma", "manual gamma", quota=25)
+
+    applied, out = rehearsal.apply(downloaded, work)
+
     assert applied.returncode == 1
-    assert "::error title=canary push::the same state files changed" in applied.stdout
-    assert f"{ROOT}/gamma/operate/operate_state.json" in applied.stdout
-    assert rehearsal.head() == moved
-    # The BACKOUT still opens its incident, saying that the kill switch is not on in git yet.
+    now = rehearsal.checkout("after")
+    assert _state(now, "acme")["quota"] == 50
+    assert _state(now, "gamma")["quota"] == 25
     assert rehearsal.incidents(work, out).returncode == 0
-    assert "**not pushed**" in (out / "incident-gamma.md").read_text()
+    body = (out / "incident-gamma.md").read_text()
+    assert "BACKOUT was decided but **not pushed**" in body
+
+
+def test_a_refused_backout_raises_an_incident_saying_why(rehearsal: Rehearsal) -> None:
+    downloaded = rehearsal.decide()
+    # After the gates ran, a hand edit breaks gamma's state: the rollout must not touch it.
+    other = rehearsal.checkout("break")
+    (other / ROOT / "gamma" / "operate" / "operate_state.json").write_text("{\n")
+    rehearsal.git(other, "commit", "--quiet", "-am", "broken gamma")
+    rehearsal.git(other, "push", "--quiet", "origin", "HEAD:main")
+
+    applied, out = rehearsal.apply(downloaded)
+
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    lines = applied.stdout.splitlines()
+    assert any(line.startswith("::error title=canary rollout refused gamma::") for line in lines)
+    now = rehearsal.checkout("after")
+    assert _state(now, "acme")["quota"] == 50  # the others still go
+    assert (out / "refused.txt").read_text() == f"gamma {DATE} BACKOUT\n"
+
+    opened = rehearsal.incidents(rehearsal.apply_checkout, out)
+
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    body = (out / "incident-gamma.md").read_text()
+    assert "BACKOUT was **not applied**: the rollout refused it" in body
+    assert "operate_state.json" in body
+    assert "canary review" not in body  # nothing to review: the kill switch is not on
+
+
+MASS = {f"m{n:03d}": KPIS["gamma"] for n in range(25)}
+
+
+def _mass_backout(rehearsal: Rehearsal) -> Path:
+    rehearsal.push_tenants(MASS, quota=50)
+    applied, out = rehearsal.apply(rehearsal.decide(shard_size="100"))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    return out
+
+
+def test_a_mass_backout_opens_one_aggregate_incident(rehearsal: Rehearsal) -> None:
+    out = _mass_backout(rehearsal)
+
+    opened = rehearsal.incidents(rehearsal.apply_checkout, out)
+
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    calls = rehearsal.gh_log.read_text().splitlines()
+    created = [c for c in calls if c.startswith("issue ")]
+    assert created == [
+        f"issue create --title canary: 26 incidents in the run of {DATE} --label canary-incident"
+        f" --body-file {out}/incident-aggregate.md"
+    ]
+    body = (out / "incident-aggregate.md").read_text()
+    for tenant in [*MASS, "gamma"]:
+        assert f"| {tenant} | {DATE} | BACKOUT | BACKOUT was **applied**" in body
+
+
+def test_a_rate_limited_gh_never_stops_the_incident_loop(rehearsal: Rehearsal) -> None:
+    out = _mass_backout(rehearsal)
+    rehearsal.env.update({"CANARY_INCIDENT_LIMIT": "100", "FAKE_GH_FAIL_EVERY": "3"})
+
+    opened = rehearsal.incidents(rehearsal.apply_checkout, out)
+
+    assert opened.returncode == 1
+    calls = rehearsal.gh_log.read_text().splitlines()
+    created = [c for c in calls if c.startswith("issue create")]
+    assert len(created) == 26  # every tenant was tried, the failed ones too
+    failed = len(calls) // 3
+    assert f"::error title=canary incident::{failed} gh call(s) failed" in opened.stdout
+    assert "secondary rate limit" in opened.stdout
 
 
 # --- incidents and failed shards --------------------------------------------------------------
 
 
 def test_a_backout_with_an_open_incident_comments_on_it(rehearsal: Rehearsal) -> None:
-    work = rehearsal.checkout("apply")
-    out = rehearsal.tmp / "applied"
-    out.mkdir()
-    (out / "backout.txt").write_text(f"gamma {DATE} BACKOUT\n")
-    rehearsal.env["FAKE_GH_OPEN"] = "7"
+    downloaded = rehearsal.decide()
+    applied, out = rehearsal.apply(downloaded)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    rehearsal.env["FAKE_GH_OPEN"] = "7:canary: BACKOUT of gamma"
 
-    done = rehearsal.incidents(work, out)
+    done = rehearsal.incidents(rehearsal.apply_checkout, out)
 
     assert done.returncode == 0, done.stdout + done.stderr
     calls = rehearsal.gh_log.read_text().splitlines()

@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # The fan-in of canary-daily.yml, the only writer of the state in git:
-#   1. apply each tenant's decision with `canary rollout` (idempotent: a decision already applied,
-#      or a second GO for the same KPI date, changes nothing);
+#   1. apply every tenant's decision in one `canary rollout --tenant all --decisions …` run (each
+#      tenant under its own lock; idempotent: a decision already applied, or a second GO for the
+#      same KPI date, changes nothing; one refused tenant does not stop the others);
 #   2. commit the state files that changed (GO and BACKOUT), all in one commit;
-#   3. push, and when the branch moved meanwhile: fetch, refuse if the same state files changed
-#      upstream, rebase onto it, push again (a bounded `pull --rebase` retry; never a force push).
+#   3. push, and when the branch moved meanwhile: fetch, leave out the tenants whose state file
+#      also changed upstream (reported as conflicts, decided again by the next run), rebase the
+#      others onto it, push again (bounded; never a force push).
 #
 # Run from the root of the checkout. Environment:
 #   CANARY_ROOT           canary root, relative to the checkout (tenant folders below it)
 #   CANARY_DECISIONS      downloaded gate artifacts: decisions/<tenant>/<date>_decision.json (.md)
-#   CANARY_OUT            folder for this script's records: changed.txt, backout.txt, refused.txt
+#   CANARY_OUT            folder for this script's records: report.jsonl (one JSON line per tenant
+#                         from `canary rollout --report`), changed.txt, refused.txt, conflict.txt
 #                         ("<tenant> <date> <decision>" per line), pushed (the commit, once it is
-#                         on the branch) and the rollout logs
+#                         on the branch), rollout.txt (the rollout's output) and the rollout logs
 #   CANARY_BRANCH         branch to push to
 #   CANARY_REMOTE         remote to push to (default origin)
 #   CANARY_PUSH_ATTEMPTS  pushes before giving up (default 5)
 #   CANARY_PUSH_BACKOFF   seconds to wait after the n-th rejected push, times n (default 5)
+#   GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID  (set by GitHub) for the run's link
 # Exit status: 0 when every decision was applied or unchanged and the commit (if any) is pushed;
-# 1 when a rollout was refused or the push failed (what could be pushed is pushed first).
+# 1 when a rollout was refused, a tenant conflicted or the push failed (what could be pushed is
+# pushed first).
 set -euo pipefail
 
 root="${CANARY_ROOT:?CANARY_ROOT: the canary root, relative to the checkout}"
@@ -27,18 +32,19 @@ branch="${CANARY_BRANCH:?CANARY_BRANCH: the branch to push to}"
 remote="${CANARY_REMOTE:-origin}"
 attempts="${CANARY_PUSH_ATTEMPTS:-5}"
 backoff="${CANARY_PUSH_BACKOFF:-5}"
+run_url=""
+if [ -n "${GITHUB_RUN_ID:-}" ]; then
+  run_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"
+fi
 export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-github-actions[bot]}"
 export GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-41898282+github-actions[bot]@users.noreply.github.com}"
 export GIT_COMMITTER_NAME="${GIT_COMMITTER_NAME:-$GIT_AUTHOR_NAME}"
 export GIT_COMMITTER_EMAIL="${GIT_COMMITTER_EMAIL:-$GIT_AUTHOR_EMAIL}"
+here="$(dirname "${BASH_SOURCE[0]}")"
 
-tenant_re='^[a-z0-9][a-z0-9_-]{0,62}$'
-date_re='^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
-
-mkdir -p "$out/rollout"
-: >"$out/changed.txt"
-: >"$out/backout.txt"
-: >"$out/refused.txt"
+mkdir -p "$out"
+: >"$out/report.jsonl"
+: >"$out/conflict.txt"
 rm -f "$out/pushed"
 
 # A few lines for the job's step summary (GitHub sets GITHUB_STEP_SUMMARY; elsewhere: none).
@@ -48,82 +54,51 @@ summary() {
   fi
 }
 
-decision_of() {
-  python -c 'import json, sys; print(json.load(open(sys.argv[1], encoding="utf-8"))["decision"])' "$1"
-}
-
 # --- 1. apply ------------------------------------------------------------------------------------
-shopt -s nullglob
-files=("$decisions"/decisions/*/*_decision.json)
-if [ "${#files[@]}" -eq 0 ]; then
+status=0
+if [ -d "$decisions/decisions" ]; then
+  canary rollout --tenant all --root "$root" --decisions "$decisions/decisions" \
+    --report "$out/report.jsonl" >"$out/rollout.txt" || status=$?
+  tail -n 1 "$out/rollout.txt"
+else
   echo "canary: no decisions in $decisions/decisions: nothing to apply"
 fi
-states=()
-lines=()
-for file in "${files[@]}"; do
-  tenant="$(basename "$(dirname "$file")")"
-  name="$(basename "$file")"
-  date="${name%_decision.json}"
-  if ! [[ "$tenant" =~ $tenant_re && "$date" =~ $date_re ]]; then
-    echo "::error title=canary apply::$file is not <tenant>/<YYYY-MM-DD>_decision.json; skipped"
-    echo "? ? $file" >>"$out/refused.txt"
-    continue
-  fi
-  if [ ! -d "$root/$tenant" ] || [ -L "$root/$tenant" ]; then
-    echo "::error title=canary apply::$tenant: no tenant folder $root/$tenant; skipped"
-    echo "$tenant $date unknown-tenant" >>"$out/refused.txt"
-    continue
-  fi
-  # The rollout takes a decision file only from inside the root: put it where decide writes it.
-  mkdir -p "$root/$tenant/canary"
-  cp "$file" "$root/$tenant/canary/$name"
-  if [ -f "${file%.json}.md" ]; then
-    cp "${file%.json}.md" "$root/$tenant/canary/${name%.json}.md"
-  fi
-  word="$(decision_of "$file")"
-  status=0
-  canary rollout --tenant "$tenant" --root "$root" --decision-file "$root/$tenant/canary/$name" ||
-    status=$?
-  for log in "$root/$tenant/canary/${date}_rollout_log".*; do
-    mkdir -p "$out/rollout/$tenant"
-    cp "$log" "$out/rollout/$tenant/"
-  done
-  if [ "$status" -ne 0 ]; then
-    echo "::error title=canary $tenant: rollout refused::canary rollout exited $status; see the log above"
-    echo "$tenant $date $word" >>"$out/refused.txt"
-    continue
-  fi
-  state="$root/$tenant/operate/operate_state.json"
-  if [ -n "$(git status --porcelain -- "$state")" ]; then
-    states+=("$state")
-    changed_date="$date"
-    lines+=("$tenant: $word")
-    echo "$tenant $date $word" >>"$out/changed.txt"
-    if [ "$word" = "BACKOUT" ]; then
-      echo "$tenant $date $word" >>"$out/backout.txt"
-    fi
-  fi
-done
-
-refused=0
-if [ -s "$out/refused.txt" ]; then
-  refused=1
+# 0: all applied or unchanged; 4: some refused (in the report). Anything else applied nothing.
+if [ "$status" -ne 0 ] && [ "$status" -ne 4 ]; then
+  cat "$out/rollout.txt" || true
+  echo "::error title=canary apply::canary rollout exited $status: nothing was applied"
+  exit "$status"
 fi
+# changed.txt, refused.txt, the rollout logs, annotations and the summary of what was refused.
+python3 "$here/apply-records.py" report "$root" "$out"
 
 # --- 2. commit -----------------------------------------------------------------------------------
-summary "### canary: apply" ""
+# The checkout is fresh: every state file that differs from it was written by this rollout.
+mapfile -t states < <(git ls-files --modified --others --exclude-standard -- \
+  "$root/*/operate/operate_state.json")
+failed=0
 if [ -s "$out/refused.txt" ]; then
-  summary "Refused (see the log of this step): $(cut -d' ' -f1 "$out/refused.txt" | tr '\n' ' ')" ""
+  failed=1
 fi
+
+lines=""
+commit() {
+  local date
+  date="$(cut -d' ' -f2 "$out/changed.txt" | sort | tail -n 1)"
+  lines="$(python3 "$here/apply-records.py" lines "$root" "$out" "${states[@]}")"
+  git add -- "${states[@]}"
+  git commit --quiet -m "canary: apply the decisions of $date (${#states[@]} tenant(s) changed)" \
+    -m "$lines" ${run_url:+-m "Run: $run_url"}
+  echo "canary: committed $(git rev-parse --short HEAD): ${#states[@]} tenant(s) changed"
+}
+
+summary "### canary: apply" ""
 if [ "${#states[@]}" -eq 0 ]; then
   echo "canary: no state changed: nothing to commit"
   summary "No state changed: nothing to commit."
-  exit "$refused"
+  exit "$failed"
 fi
-git add -- "${states[@]}"
-git commit --quiet -m "canary: apply the decisions of $changed_date (${#states[@]} tenant(s) changed)" \
-  -m "$(printf '%s\n' "${lines[@]}")"
-echo "canary: committed $(git rev-parse --short HEAD): ${lines[*]}"
+commit
 
 # --- 3. push -------------------------------------------------------------------------------------
 base="$(git rev-parse HEAD~1)"
@@ -136,10 +111,28 @@ until git push --quiet "$remote" "HEAD:refs/heads/$branch"; do
   echo "canary: $branch moved; fetching and rebasing (attempt $attempt of $attempts)"
   git fetch --quiet "$remote" "$branch"
   upstream="$(git rev-parse FETCH_HEAD)"
-  overlap="$(git diff --name-only "$base" "$upstream" -- "${states[@]}")"
-  if [ -n "$overlap" ]; then
-    echo "::error title=canary push::the same state files changed on $branch meanwhile: $(echo "$overlap" | tr '\n' ' ')- not pushed; the next run decides again on the new state"
-    exit 1
+  mapfile -t overlap < <(git diff --name-only "$base" "$upstream" -- "${states[@]}")
+  if [ "${#overlap[@]}" -gt 0 ]; then
+    # Someone changed these tenants' states meanwhile (a review committed by hand): theirs win,
+    # ours are decided again by the next run on the new state. The other tenants still go.
+    failed=1
+    python3 "$here/apply-records.py" conflict "$root" "$out" "${overlap[@]}"
+    git reset --quiet --soft HEAD~1
+    for file in "${overlap[@]}"; do
+      if git cat-file -e "HEAD:$file" 2>/dev/null; then
+        git restore --quiet --staged --worktree --source=HEAD -- "$file"
+      else # a state file new in our commit, and upstream's too
+        git rm --quiet --cached --force -- "$file"
+        rm -f -- "$file"
+      fi
+    done
+    mapfile -t states < <(printf '%s\n' "${states[@]}" | grep -vxF -f <(printf '%s\n' "${overlap[@]}") || true)
+    if [ "${#states[@]}" -eq 0 ]; then
+      echo "canary: every changed state conflicted: nothing to push"
+      summary "Every changed state conflicted with $branch: nothing pushed."
+      exit 1
+    fi
+    commit
   fi
   if ! git rebase --quiet --autostash "$upstream"; then
     git rebase --abort || true
@@ -152,5 +145,9 @@ until git push --quiet "$remote" "HEAD:refs/heads/$branch"; do
 done
 git rev-parse HEAD >"$out/pushed"
 echo "canary: pushed $(git rev-parse --short HEAD) to $branch"
-summary "Committed $(git rev-parse --short HEAD) to \`$branch\`:" "" "$(printf -- '- %s\n' "${lines[@]}")"
-exit "$refused"
+summary "Committed $(git rev-parse --short HEAD) to \`$branch\` (${#states[@]} tenant(s) changed):" "" \
+  "$(printf '%s\n' "$lines" | head -n 200 | sed 's/^/- /')"
+if [ "${#states[@]}" -gt 200 ]; then
+  summary "- … and $((${#states[@]} - 200)) more (the commit message lists them all)"
+fi
+exit "$failed"
