@@ -26,6 +26,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_canary import cli
+from pytest_canary.cli import dns_check as dns_check_cli
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.dns import check as dns_check
 from pytest_canary.dns import records as sender_dns
@@ -124,7 +126,7 @@ def _free_udp_port() -> int:
 
 def _run(root: Path, resolver: str, *extra: str, tenant: str = "acme") -> int:
     args = ["--tenant", tenant, "--root", str(root), "--resolver", resolver, "--timeout", "1"]
-    return dns_check.main([*args, *extra])
+    return cli.main(["dns-check", *args, *extra])
 
 
 def _check(root: Path, server: DnsServer, *extra: str) -> tuple[int, dict[str, dict[str, str]]]:
@@ -248,9 +250,9 @@ def test_resolver_failure_is_a_finding(root: Path, server: DnsServer) -> None:
 def test_port_where_nothing_listens_is_a_finding(root: Path) -> None:
     resolver = f"127.0.0.1:{_free_udp_port()}"
     started = time.monotonic()
-    code = dns_check.main(
-        ["--tenant", "acme", "--root", str(root), "--resolver", resolver, "--timeout", "0.3",
-         "--domain", "acme.example", "--dkim-selector", "s1"]
+    code = cli.main(
+        ["dns-check", "--tenant", "acme", "--root", str(root), "--resolver", resolver,
+         "--timeout", "0.3", "--domain", "acme.example", "--dkim-selector", "s1"]
     )  # fmt: skip
     assert time.monotonic() - started < 5
     assert code == 0
@@ -263,8 +265,8 @@ def test_resolver_that_never_answers_times_out_as_a_finding(root: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         resolver = f"127.0.0.1:{silent.getsockname()[1]}"
-        code = dns_check.main(
-            ["--tenant", "acme", "--root", str(root), "--resolver", resolver,
+        code = cli.main(
+            ["dns-check", "--tenant", "acme", "--root", str(root), "--resolver", resolver,
              "--timeout", "0.2", "--domain", "acme.example", "--strict"]
         )  # fmt: skip
     assert code == 1
@@ -288,7 +290,9 @@ def test_sender_json_supplies_domain_selectors_and_includes(root: Path, server: 
                     "spf_includes": ["_spf.mailer.example"]})
     )  # fmt: skip
     (root / "beta").mkdir()  # no sender.json: not checked when every tenant is
-    assert dns_check.main(["--root", str(root), "--resolver", server.address, "--strict"]) == 0
+    assert (
+        cli.main(["dns-check", "--root", str(root), "--resolver", server.address, "--strict"]) == 0
+    )
     report = json.loads(_report(root).read_text("utf-8"))
     assert report["dkim_selectors"] == ["s1"]
     assert report["spf_includes"] == ["_spf.mailer.example"]
@@ -319,7 +323,7 @@ def test_sender_json_supplies_domain_selectors_and_includes(root: Path, server: 
 def test_usage_errors_exit_2_with_one_line_and_write_nothing(
     root: Path, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert dns_check.main(["--root", str(root), *argv]) == 2
+    assert cli.main(["dns-check", "--root", str(root), *argv]) == 2
     err = capsys.readouterr().err
     assert words in err
     assert err.count("\n") == 1
@@ -331,7 +335,7 @@ def test_bad_sender_json_is_a_usage_error_naming_the_file(
 ) -> None:
     (root / "acme" / "ops").mkdir()
     (root / "acme" / "ops" / "sender.json").write_text('{"domain": "acme.example", "dkim": []}')
-    assert dns_check.main(["--root", str(root), "--tenant", "acme"]) == 2
+    assert cli.main(["dns-check", "--root", str(root), "--tenant", "acme"]) == 2
     assert "sender.json: field dkim" in capsys.readouterr().err
 
 
@@ -385,6 +389,10 @@ def test_judging_any_records_gives_one_finding_and_never_raises(
 
 @given(text=st.text(max_size=40))
 def test_option_parsers_accept_or_refuse_with_a_usage_error(text: str) -> None:
-    for parse in (dns_check.parse_resolver, dns_check.validate_domain, dns_check.parse_timeout):
+    for parse in (
+        dns_check_cli.parse_resolver,
+        dns_check.validate_domain,
+        dns_check_cli.parse_timeout,
+    ):
         with contextlib.suppress(CanaryUsageError):
             parse(text)

@@ -220,12 +220,12 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_is_shown_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_canary.kpi import engine as kpi_engine
+    from pytest_canary.cli import kpi as kpi_cli
 
-    monkeypatch.setattr(kpi_engine.time, "monotonic", iter(range(0, 100, 1)).__next__)
+    monkeypatch.setattr(kpi_cli.time, "monotonic", iter(range(0, 100, 1)).__next__)
     terminal, pipe = _Terminal(), io.StringIO()
     for stream in (terminal, pipe):
-        progress = kpi_engine._Progress(stream)
+        progress = kpi_cli._Progress(stream)
         progress(1_000_000)
         progress(2_500_000)
         progress.done()

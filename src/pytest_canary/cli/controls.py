@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
+from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 
-EXIT_OK, EXIT_REFUSED = 0, 4
 _CONTROLS = {
     "kill": (
         "KILL",
@@ -35,36 +34,33 @@ _CONTROLS = {
 }
 
 
-def register(subparsers: Any) -> None:
-    """Add ``kill``, ``pause`` and ``resume`` to the ``canary`` command's subparsers."""
-    from pytest_canary.cli.ops import _ROOT_HELP
-
-    for name, (action, help_text, example) in _CONTROLS.items():
-        p = subparsers.add_parser(name, help=help_text, epilog=f"example: {example}")
-        p.add_argument(
-            "--tenant",
-            required=True,
-            help="tenant id" + (" ('all' for every tenant folder)" if name == "kill" else ""),
-        )
-        p.add_argument("--root", help=_ROOT_HELP)
-        p.add_argument("--by", required=True, help="who acts (a name or user id, one line)")
-        p.add_argument("--note", required=True, help="why, one line")
-        p.add_argument("--gates", help="gate file or folder (for the steps)")
-        p.add_argument("--lock-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
-        p.set_defaults(handler=_cmd_control, action=action)
+def register(subparsers: Any, name: str) -> None:
+    """Add ``kill``, ``pause`` or ``resume`` (``name``) to the ``canary`` command."""
+    action, help_text, example = _CONTROLS[name]
+    p = subparsers.add_parser(name, help=help_text, epilog=f"example: {example}")
+    p.add_argument(
+        "--tenant",
+        required=True,
+        help="tenant id" + (" ('all' for every tenant folder)" if name == "kill" else ""),
+    )
+    options.add_root(p)
+    p.add_argument("--by", required=True, help="who acts (a name or user id, one line)")
+    p.add_argument("--note", required=True, help="why, one line")
+    p.add_argument("--gates", help="gate file or folder (for the steps)")
+    options.add_lock_timeout(p)
+    p.set_defaults(handler=_cmd_control, action=action)
 
 
 def _cmd_control(args: argparse.Namespace) -> int:
     from pytest_canary import store
-    from pytest_canary.cli import _check_lock_timeout
-    from pytest_canary.cli.ops import _gate_config, _root
+    from pytest_canary.cli import report_error
     from pytest_canary.core.transitions import review_text
     from pytest_canary.ops.controls import apply_control
     from pytest_canary.store import settings
 
     review_text(args.by, args.note)  # a bad --by or --note is a usage error before anything
-    _check_lock_timeout(args.lock_timeout)
-    root = _root(args)
+    options.check_lock_timeout(args.lock_timeout)
+    root = options.root(args)
     if args.tenant == "all" and args.action == "KILL":
         names = store.list_tenants(root)
         if not names:
@@ -72,7 +68,7 @@ def _cmd_control(args: argparse.Namespace) -> int:
     else:
         names = [store.validate_tenant_id(args.tenant)]
     tenants = [store.TenantPaths.open(root, name) for name in names]
-    config = _gate_config(args.gates)
+    config = options.gate_config(args.gates)
     trace = settings.trace_id(os.environ)
     now = settings.now_berlin()
     refused = 0
@@ -93,7 +89,7 @@ def _cmd_control(args: argparse.Namespace) -> int:
             if len(tenants) == 1:
                 raise
             refused += 1
-            print(f"canary {args.command}: refused: {exc}", file=sys.stderr)
+            report_error(args.command, exc)
             continue
         before, after = log.before, log.after
         print(
@@ -103,4 +99,4 @@ def _cmd_control(args: argparse.Namespace) -> int:
             f" {'paused' if after.pause else 'not paused'}, serial {after.serial})"
         )
         print(f"  {log.reasons[0]}")
-    return EXIT_REFUSED if refused else EXIT_OK
+    return exit_codes.REFUSED if refused else exit_codes.OK

@@ -1,4 +1,4 @@
-"""The two kinds of error a user can cause; both are shown as one line, never a traceback."""
+"""The errors a user can cause; each is shown as one line, never a traceback."""
 
 from __future__ import annotations
 
@@ -9,3 +9,12 @@ class CanaryUsageError(Exception):
 
 class RolloutRefused(Exception):
     """The rollout or review will not touch the state (corrupt, stale, foreign, locked): exit 4."""
+
+
+class CannotWrite(Exception):
+    """A file could not be written (a full disk, no permission): the CLI exits 1."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> CannotWrite:
+        where = f" {exc.filename}" if exc.filename else ""
+        return cls(f"cannot write{where}: {exc.strerror or exc}")

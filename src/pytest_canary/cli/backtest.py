@@ -1,0 +1,45 @@
+"""``canary backtest``: decide past KPI dates again with other gates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_canary.cli import exit_codes, options
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.store import settings
+
+
+def register(subparsers: Any, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="decide past KPI dates again with other gates; table of the days that would change",
+        epilog="example: canary backtest --tenant all --since 2026-10-01 --gates gates/",
+    )
+    parser.add_argument("--tenant", required=True, help="tenant id, or 'all'")
+    parser.add_argument("--since", required=True, help="first KPI date, YYYY-MM-DD")
+    parser.add_argument("--until", help="last KPI date (default: today in Europe/Berlin)")
+    parser.add_argument(
+        "--gates", help="gate file or folder to try (default: gates/, else built-in)"
+    )
+    options.add_root(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pytest_canary.ops import backtest
+
+    root = options.root(args)
+    since = settings.parse_date(args.since, "--since")
+    until = settings.parse_date(args.until, "--until")
+    if since > until:
+        raise CanaryUsageError(f"--since {since} is after --until {until}")
+    config = options.gate_config(args.gates)
+    label = args.gates or ("gates/" if Path("gates").exists() else "the built-in gates")
+    results = []
+    for paths in options.tenants(root, args.tenant, False):
+        results += backtest.backtest_tenant(paths, config, since, until)
+    sys.stdout.write(backtest.markdown(results, label, since, until))
+    return exit_codes.OK

@@ -1,0 +1,78 @@
+"""Options and their readers shared by several commands: root, tenants, dates, gates, lock wait."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.store import DEFAULT_LOCK_TIMEOUT, settings
+
+if TYPE_CHECKING:  # the commands import what they use: building the parser stays light
+    from pytest_canary import store
+    from pytest_canary.store.gates import GateConfig
+
+ROOT_HELP = f"canary root (default: env CANARY_ROOT, else {settings.DEFAULT_ROOT})"
+TODAY_HELP = "the day to judge ages against, YYYY-MM-DD (default: today in Europe/Berlin)"
+
+
+def add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", help=ROOT_HELP)
+
+
+def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
+    """The seconds a writer waits for the state lock: hidden, tests shorten it."""
+    parser.add_argument(
+        "--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, help=argparse.SUPPRESS
+    )
+
+
+def add_selection(parser: argparse.ArgumentParser, *, default_all: bool) -> None:
+    """``--tenant`` or ``--all`` (required unless ``default_all``), and ``--root``."""
+    group = parser.add_mutually_exclusive_group(required=not default_all)
+    group.add_argument("--tenant", help="one tenant id ('all' is the same as --all)")
+    group.add_argument("--all", action="store_true", help="every tenant folder under the root")
+    add_root(parser)
+
+
+def root(args: argparse.Namespace) -> Path:
+    """``--root``, else env ``CANARY_ROOT``, else the default, relative to the current folder."""
+    cwd = Path.cwd()
+    return settings.resolve_root(args.root, os.environ, None, cwd, cwd)
+
+
+def tenants(root: Path, tenant: str | None, every: bool) -> list[store.TenantPaths]:
+    """The selected tenants' folders: one id, or every tenant folder for ``all``."""
+    from pytest_canary import store
+
+    if every or tenant in (None, "all"):
+        names = store.list_tenants(root)
+        if not names:
+            raise CanaryUsageError(f"no tenant folders under {root}")
+    else:
+        names = [store.validate_tenant_id(str(tenant))]
+    return [store.TenantPaths.open(root, name) for name in names]
+
+
+def today(text: str | None) -> dt.date:
+    return settings.parse_date(text, "--today")
+
+
+def gate_config(option: str | None) -> GateConfig:
+    """The gates of ``--gates``, else of ``gates/`` when it exists, else the built-in ones."""
+    from pytest_canary.store.gates import GateConfig, gate_files
+
+    path = Path(option) if option else Path("gates")
+    if option and not path.exists():
+        raise CanaryUsageError(f"--gates {option}: no such file or folder")
+    return GateConfig.load(gate_files(path) if path.exists() else [])
+
+
+def check_lock_timeout(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise CanaryUsageError(f"--lock-timeout {seconds:g}: must be a number of seconds >= 0")
+    return seconds

@@ -1,0 +1,42 @@
+"""``canary review``: record a review, so that the next GO may clear the kill switch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pytest_canary.cli import exit_codes, options
+
+
+def register(subparsers: Any, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="record a review so that a GO may clear the kill switch (exit 0, 4 refused)",
+        epilog='example: canary review --tenant acme --by "M. Muster" --note "DLQ cause fixed"',
+    )
+    parser.add_argument("--tenant", required=True, help="tenant id")
+    options.add_root(parser)
+    parser.add_argument("--by", required=True, help="who reviewed")
+    parser.add_argument("--note", required=True, help="what was reviewed, one line")
+    options.add_lock_timeout(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pytest_canary import store
+    from pytest_canary.ops import rollout
+    from pytest_canary.store.settings import now_berlin
+
+    paths = store.TenantPaths.open(options.root(args), store.validate_tenant_id(args.tenant))
+    state = rollout.record_review(
+        paths,
+        by=args.by,
+        note=args.note,
+        now=now_berlin(),
+        lock_timeout=options.check_lock_timeout(args.lock_timeout),
+    )
+    print(
+        f"{args.tenant}: review recorded by {args.by} (serial {state.serial});"
+        " the next GO may clear the kill switch"
+    )
+    return exit_codes.OK

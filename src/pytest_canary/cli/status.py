@@ -1,0 +1,41 @@
+"""``canary status``: where each tenant stands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from pytest_canary.cli import exit_codes, options
+
+
+def register(subparsers: Any, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="where each tenant stands: quota, kill switch, review, last decision, KPI age"
+        " (exit 0, 1 on a warning)",
+        epilog="example: canary status --all",
+    )
+    options.add_selection(parser, default_all=True)
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument("--today", help=options.TODAY_HELP)
+    parser.add_argument("--gates", help="gate file or folder (for the first step of a new tenant)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pytest_canary.ops.status import table, tenant_status
+
+    root = options.root(args)
+    today = options.today(args.today)
+    config = options.gate_config(args.gates)
+    statuses = []
+    for paths in options.tenants(root, args.tenant, args.all):
+        first = config.for_tenant(paths.tenant, os.environ).steps[0]
+        statuses.append(tenant_status(paths, today, first))
+    if args.json:
+        print(json.dumps([s.as_json() for s in statuses], indent=2, sort_keys=True))
+    else:
+        print("\n".join(table(statuses)))
+    return exit_codes.ATTENTION if any(s.warnings for s in statuses) else exit_codes.OK
