@@ -80,7 +80,7 @@ def _valid_kpis(raw: dict[str, Any]) -> bool:
     typed = {k: v for k, v in raw.items() if k in (*KPI_REQUIRED_FIELDS, "errors", "soft_bounces")}
     if any(isinstance(v, int) and abs(v) > sys.float_info.max for v in typed.values()):
         return False  # a number no float can hold cannot be compared with a threshold
-    if "errors" in raw and not _is_count(raw["errors"]):
+    if raw.get("errors") is not None and not _is_count(raw["errors"]):  # null: not given
         return False
     if any(name not in raw for name in KPI_REQUIRED_FIELDS):
         return False

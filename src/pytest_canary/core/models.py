@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+import sys
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,11 +35,17 @@ TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DECISION_PATTERN = r"^(GO_[0-9]+|HOLD|BACKOUT)$"
 TRACE_PATTERN = r"^[0-9a-f]{32}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# ISO-8601 date and time to the second; the offset is optional here, required where we write it.
+_EXAMPLE_TIME = "2026-11-26T07:30:00+01:00"
+DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
 
+# The largest count the engine can compare (as a float); beyond it a count is refused.
+MAX_COUNT = int(sys.float_info.max)
 KPI_REQUIRED_FIELDS = ("notices_sent", "error_rate", "hard_bounces", "dlq_depth", "retry_depth")
 COHORTS = ("canary", "control")
 COHORT_SUMS = ("notices_sent", "errors", "hard_bounces", "soft_bounces")
 """Counts of the tenant that its two cohorts must add up to, when both cohorts give them."""
+KPI_OPTIONAL_COUNTS = ("errors", "soft_bounces")
 
 
 def _as_float(value: int | float) -> float:
@@ -67,16 +75,43 @@ def _finite(value: Any) -> Any:
     return number
 
 
+def _iso_text(value: Any) -> Any:
+    """Only ISO-8601 text (or a datetime built in code): pydantic would read ``0`` or ``"0"`` as a
+    Unix timestamp, which no file of ours means."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 datetime text, not " + type(value).__name__)
+    try:
+        if re.fullmatch(DATETIME_PATTERN, value) is None:
+            raise ValueError(value)
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        shown = value[:40]
+        raise ValueError(
+            f"must be an ISO-8601 datetime like {_EXAMPLE_TIME}, got {shown!r}"
+        ) from None
+
+
 def _not_reserved(value: str) -> str:
     if value == "all":
         raise ValueError("'all' is reserved (it selects every tenant)")
     return value
 
 
-Count = Annotated[int, BeforeValidator(_integral), Field(ge=0)]
-Rate = Annotated[float, BeforeValidator(_finite), Field(ge=0.0, le=1.0)]
+# Constraints come before the validators: after one, pydantic writes them into the JSON Schema
+# under their Python names (``ge``), which no JSON Schema validator knows.
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_integral)]
+Rate = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_finite)]
 Number = Annotated[float, BeforeValidator(_finite)]
-TenantId = Annotated[str, StringConstraints(pattern=TENANT_PATTERN), AfterValidator(_not_reserved)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+TenantId = Annotated[
+    str,
+    StringConstraints(pattern=TENANT_PATTERN),
+    AfterValidator(_not_reserved),
+    WithJsonSchema({"type": "string", "pattern": TENANT_PATTERN, "not": {"const": "all"}}),
+]
 DecisionName = Annotated[str, StringConstraints(pattern=DECISION_PATTERN)]
 TraceId = Annotated[str, StringConstraints(pattern=TRACE_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
@@ -118,7 +153,7 @@ class Kpis(CohortKpis):
 
     tenant: TenantId | None = None
     date: dt.date | None = None
-    generated_at: dt.datetime | None = None
+    generated_at: IsoDateTime | None = None
     cohorts: Cohorts | None = None
 
     @model_validator(mode="after")
@@ -183,7 +218,7 @@ class BlocklistSummary(_Closed):
 class Review(_Closed):
     by: str
     note: str
-    at: AwareDatetime
+    at: Timestamp
 
 
 class Pause(Review):
@@ -206,7 +241,7 @@ class BaseState(_Closed):
 
 class HistoryEntry(_Closed):
     serial: StrictInt
-    at: AwareDatetime
+    at: Timestamp
     event: Literal["ROLLOUT", "REVIEW", "KILL", "PAUSE", "RESUME"]
     decision: DecisionName | None = None
     decision_id: Sha256 | None = None
@@ -239,7 +274,7 @@ class OperateState(_Closed):
     kill_switch: StrictBool = False
     serial: StrictInt = Field(default=0, ge=0)
     last_decision_id: Sha256 | None = None
-    updated_at: AwareDatetime | None = None
+    updated_at: Timestamp | None = None
     review: Review | None = None
     pause: Pause | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
@@ -342,7 +377,7 @@ class Decision(_Closed):
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
-    created_at: AwareDatetime
+    created_at: Timestamp
     steps: list[int]
     base: DecisionBase
     target: Target
@@ -377,7 +412,7 @@ class RolloutLog(_Closed):
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
-    at: AwareDatetime
+    at: Timestamp
     outcome: Literal["applied", "unchanged", "refused"]
     changed: bool
     before: QuotaState | None
@@ -393,7 +428,7 @@ class ControlLog(_Closed):
     date: dt.date
     action: ControlEvent
     trace_id: TraceId
-    at: AwareDatetime
+    at: Timestamp
     by: str
     note: str
     outcome: Literal["applied", "unchanged"]
@@ -409,7 +444,7 @@ class AuditLine(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     seq: int = Field(ge=1)
-    at: AwareDatetime
+    at: Timestamp
     event: Literal["DECISION", "ROLLOUT", "REVIEW", "PRUNE", "KILL", "PAUSE", "RESUME"]
     tenant: TenantId
     prev: Sha256 | None

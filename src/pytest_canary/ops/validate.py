@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -19,15 +17,15 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.models import (
     CONTROL_EVENTS,
-    SCHEMA_MODELS,
     ControlLog,
     Decision,
     RolloutLog,
 )
+from pytest_canary.core.schema import schema_texts
+from pytest_canary.store import KPI_FILE, name_date
 from pytest_canary.store.gates import GateConfig, gate_files
 from pytest_canary.store.readers import kpis_from_object, read_state, summarise_blocklist
 
-_KPI = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
     "_decision.json": Decision,
     "_rollout_log.json": RolloutLog,
@@ -50,9 +48,9 @@ def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
 
 def _check_kpis(path: Path, where: str) -> str | None:
     """As :func:`inputs.read_kpis` checks it, with the path shown as it was given."""
-    match = _KPI.match(path.name)
-    assert match is not None
-    date = dt.date.fromisoformat(match.group(1))
+    date = name_date(KPI_FILE, path.name)
+    if date is None:
+        return f"{where}: named for a day that does not exist; name it <YYYY-MM-DD>.json"
     data = jsonfile.read_bytes(path, where)
     reading = kpis_from_object(
         jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
@@ -99,7 +97,7 @@ def checker_for(path: Path) -> Callable[[Path, str], str | None] | None:
     for suffix, model in _SUFFIX_MODELS.items():
         if name.endswith(suffix):
             return _check_model(model)
-    if _KPI.match(name):
+    if KPI_FILE.match(name):
         return _check_kpis
     if name == "blocklist.json":
         return _check_blocklist
@@ -138,19 +136,10 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
     return problems, checked
 
 
-def schemas() -> dict[str, str]:
-    """File name → JSON Schema text of every model at a file boundary."""
-    return {
-        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
-        + "\n"
-        for name, model in SCHEMA_MODELS.items()
-    }
-
-
 def write_schemas(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in schemas().items():
+    for name, text in schema_texts().items():
         target = folder / name
         target.write_text(text, encoding="utf-8")
         written.append(target)

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
@@ -24,28 +24,23 @@ from pytest_canary.core.jsonfile import (
     validation_message,
 )
 from pytest_canary.core.models import (
+    KPI_OPTIONAL_COUNTS,
     KPI_REQUIRED_FIELDS,
     TENANT_PATTERN,
     BlocklistEntry,
     BlocklistSummary,
     Cohorts,
-    Count,
     Kpis,
     Number,
     OperateState,
-    Rate,
     cohort_sum_problem,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
+# Each numeric KPI field with the model's own type, so a field means here what the schema says.
+_KPI_HINTS = get_type_hints(Kpis, include_extras=True)
 _FIELD_TYPES: dict[str, TypeAdapter[Any]] = {
-    "notices_sent": TypeAdapter(Count),
-    "error_rate": TypeAdapter(Rate),
-    "hard_bounces": TypeAdapter(Count),
-    "dlq_depth": TypeAdapter(Count),
-    "retry_depth": TypeAdapter(Count),
-    "errors": TypeAdapter(Count),
-    "soft_bounces": TypeAdapter(Count),
+    name: TypeAdapter(_KPI_HINTS[name]) for name in (*KPI_REQUIRED_FIELDS, *KPI_OPTIONAL_COUNTS)
 }
 _NUMBER: TypeAdapter[float] = TypeAdapter(Number)
 _COHORTS: TypeAdapter[Cohorts] = TypeAdapter(Cohorts)
@@ -129,12 +124,13 @@ def kpis_from_object(
         return KpiReading(
             where, True, sha, file_error=f"{where}: expected a JSON object, got {kind}"
         )
-    if "tenant" in raw and raw["tenant"] != tenant:
+    # A null tenant or date claims nothing, as in the model: the same as leaving it out.
+    if raw.get("tenant") is not None and raw["tenant"] != tenant:
         shown = _shown(raw["tenant"], TENANT_PATTERN)
         return KpiReading(
             where, True, sha, file_error=f"{where}: field tenant is {shown}, not {tenant!r}"
         )
-    if "date" in raw and raw["date"] != date.isoformat():
+    if raw.get("date") is not None and raw["date"] != date.isoformat():
         shown = _shown(raw["date"], r"^\d{4}-\d{2}-\d{2}$")
         return KpiReading(
             where, True, sha, file_error=f"{where}: field date is {shown}, not {date}"
@@ -154,7 +150,9 @@ def kpis_from_object(
         adapter = _FIELD_TYPES.get(name)
         try:
             if adapter is not None:
-                values[name] = adapter.validate_python(value)
+                checked = adapter.validate_python(value)
+                if checked is not None:  # an optional count given as null is not there
+                    values[name] = checked
             elif not isinstance(value, bool) and isinstance(value, int | float):
                 values[name] = _NUMBER.validate_python(value)
         except ValidationError as exc:

@@ -1,0 +1,382 @@
+"""The published JSON Schemas say what the models say, to a validator that is not ours.
+
+Every schema is Draft 2020-12 with only keywords of that draft (a stray ``ge`` is ignored by every
+validator, so a limit would silently not be enforced); files generated from a schema are valid to
+the model; and for a KPI file, the file other teams write, the schema's verdict on any one bad
+field equals the verdict of ``canary validate``. What a schema cannot know is left out and named:
+the file's own tenant and date (from its path), ``hard_bounces <= notices_sent`` (two fields).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
+
+from pytest_canary.core.models import SCHEMA_MODELS, TENANT_PATTERN
+from pytest_canary.store.readers import kpis_from_object
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = {
+    name: json.loads((REPO / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
+    for name in SCHEMA_MODELS
+}
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+GOOD_KPIS = {
+    "notices_sent": 1000,
+    "error_rate": 0.01,
+    "hard_bounces": 10,
+    "dlq_depth": 2,
+    "retry_depth": 5,
+}
+DATE = dt.date(2026, 11, 26)
+
+# Draft 2020-12's keywords (core, applicator, validation, format, content, meta-data, unevaluated).
+_KEYWORDS = set(
+    [
+        "$schema",
+        "$id",
+        "$ref",
+        "$defs",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$vocabulary",
+        "$comment",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "dependentSchemas",
+        "prefixItems",
+        "items",
+        "contains",
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "type",
+        "enum",
+        "const",
+        "multipleOf",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        "maxContains",
+        "minContains",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "dependentRequired",
+        "format",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+        "title",
+        "description",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "examples",
+    ]
+)
+_MAPS = {"properties", "$defs", "patternProperties", "dependentSchemas"}
+_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems"}
+_DATA = {"enum", "const", "default", "examples", "required", "dependentRequired"}
+
+
+def _unknown_keywords(schema: Any, where: str) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    found = [f"{where}/{key}" for key in schema if key not in _KEYWORDS]
+    for key, value in schema.items():
+        if key in _MAPS:
+            for name, sub in value.items():
+                found += _unknown_keywords(sub, f"{where}/{key}/{name}")
+        elif key in _LISTS:
+            for index, sub in enumerate(value):
+                found += _unknown_keywords(sub, f"{where}/{key}/{index}")
+        elif key not in _DATA:
+            found += _unknown_keywords(value, f"{where}/{key}")
+    return found
+
+
+def _validator(name: str) -> Draft202012Validator:
+    # Formats asserted, as check-jsonschema does by default.
+    return Draft202012Validator(SCHEMAS[name], format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_MODELS))
+def test_every_schema_is_draft_2020_12_with_only_its_keywords(name: str) -> None:
+    schema = SCHEMAS[name]
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:pytest-canary:schema:{name}:v1"
+    assert _unknown_keywords(schema, name) == []
+
+
+def test_closed_models_forbid_other_keys_in_their_schema() -> None:
+    for name, model in SCHEMA_MODELS.items():
+        closed = model.model_config.get("extra") == "forbid"
+        assert (SCHEMAS[name].get("additionalProperties") is False) == closed, name
+
+
+def test_every_date_has_a_pattern() -> None:
+    text = json.dumps(SCHEMAS)
+    assert '"format": "date",' in text
+    for schema in SCHEMAS.values():
+        _assert_dates_have_patterns(schema)
+
+
+def _assert_dates_have_patterns(schema: Any) -> None:
+    if isinstance(schema, dict):
+        if schema.get("format") == "date":
+            assert schema["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+        for value in schema.values():
+            _assert_dates_have_patterns(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _assert_dates_have_patterns(value)
+
+
+def _kpi_verdict(raw: dict[str, Any]) -> bool:
+    """What ``canary validate`` says of this KPI file, written under its own tenant and date."""
+    tenant = raw.get("tenant")
+    tenant = tenant if isinstance(tenant, str) else "acme"
+    try:
+        date = dt.date.fromisoformat(raw["date"]) if isinstance(raw.get("date"), str) else DATE
+    except ValueError:
+        date = DATE
+    return kpis_from_object(raw, "k.json", tenant, date, None).problems() == []
+
+
+def _model_verdict(model: type[BaseModel], raw: Any) -> bool:
+    try:
+        model.model_validate_json(json.dumps(raw), strict=True)  # as the rollout reads them
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def real_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
+    """Every kind of file, as a real cycle over the demo tenants writes them."""
+    root = tmp_path_factory.mktemp("cycle") / "root"
+    shutil.copytree(REPO / "demo" / "data", root)
+    canary = Path(sys.executable).parent / "canary"
+    subprocess.run(
+        [str(canary), "cycle", "--tenant", "all", "--root", str(root), "--date", "2026-11-26"],
+        cwd=root.parent,
+        capture_output=True,
+        check=False,
+    )
+    found: dict[str, list[Any]] = {
+        "operate_state": _load(root.glob("*/operate/operate_state.json")),
+        "decision": _load(root.glob("*/canary/*_decision.json")),
+        "rollout_log": _load(root.glob("*/canary/*_rollout_log.json")),
+        "blocklist": _load(root.glob("*/ops/blocklist.json")),
+        "audit_line": [
+            json.loads(line)
+            for path in root.glob("*/canary/audit.jsonl")
+            for line in path.read_text(encoding="utf-8").splitlines()
+        ],
+    }
+    assert all(found.values()), {name: len(files) for name, files in found.items()}
+    return found
+
+
+def _load(paths: Any) -> list[Any]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(paths)]
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and index path into a JSON value, the containers' own paths included."""
+    found = [path] if path else []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            found += _leaves(sub, (*path, key))
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            found += _leaves(sub, (*path, index))
+    return found
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    """A copy of ``value`` with the item at ``path`` set to ``new`` (dropped when DROP)."""
+    copy = json.loads(json.dumps(value))
+    parent = copy
+    for part in path[:-1]:
+        parent = parent[part]
+    if new is DROP:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return copy
+
+
+DROP = object()
+
+
+def _integral_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+@pytest.mark.parametrize("name", ["operate_state", "decision", "rollout_log", "audit_line"])
+@SETTINGS
+@given(data=st.data())
+def test_a_schema_judges_a_changed_written_file_as_its_model_does(
+    real_files: dict[str, list[Any]], name: str, data: st.DataObject
+) -> None:
+    """One key of a real file changed, dropped, or added: the schema agrees with the model."""
+    original = data.draw(st.sampled_from(real_files[name]))
+    path = data.draw(st.sampled_from(_leaves(original)))
+    new = data.draw(st.just(DROP) | field_values | tenant_values | date_values)
+    changed = _replaced(original, path, new)
+    if data.draw(st.booleans()):
+        changed["unexpected_key"] = 1
+    # JSON Schema's data model has one kind of number: 25.0 is the integer 25 to it, while the
+    # rollout reads its own files strictly and refuses 25.0 where it wrote 25.
+    assume(not _integral_float(new))
+    assert _validator(name).is_valid(changed) == _model_verdict(SCHEMA_MODELS[name], changed), (
+        path,
+        new,
+    )
+
+
+# The values an upstream job gets wrong: percentages, negatives, strings, booleans, nulls.
+field_values = (
+    st.integers(min_value=-3, max_value=120)
+    | st.integers(min_value=10**307, max_value=10**310)
+    | st.floats(min_value=-2, max_value=120, allow_nan=False)
+    | st.sampled_from([0.0, 1.0, 2.5, 5.0, 0.02, 3, -0.0, 1e300, 2**53 + 0.0])
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=4)
+    | st.just([1])
+    | st.just({"value": 1})
+)
+kpi_fields = st.sampled_from(
+    [*GOOD_KPIS, "errors", "soft_bounces", "tenant", "date", "generated_at"]
+)
+tenant_values = st.from_regex(TENANT_PATTERN, fullmatch=True) | st.sampled_from(["all", "Acme"])
+date_values = st.dates().map(dt.date.isoformat) | st.sampled_from(["2026-02-30", "26.11.2026"])
+
+
+@SETTINGS
+@given(
+    field=kpi_fields,
+    value=field_values | tenant_values | date_values,
+    drop=st.booleans(),
+)
+def test_the_kpi_schema_judges_a_bad_field_as_canary_validate_does(
+    field: str, value: Any, drop: bool
+) -> None:
+    raw = dict(GOOD_KPIS)
+    if drop:
+        raw.pop(field, None)
+    else:
+        raw[field] = value
+    hard, sent = raw.get("hard_bounces"), raw.get("notices_sent")
+    if _is_count(hard) and _is_count(sent):
+        assume(hard <= sent)  # two fields: not for a schema
+    assert _validator("kpis").is_valid(raw) == _kpi_verdict(raw), raw
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def test_a_percentage_is_refused_by_the_kpi_schema() -> None:
+    errors = list(_validator("kpis").iter_errors({**GOOD_KPIS, "error_rate": 3}))
+    assert [e.message for e in errors] == ["3 is greater than the maximum of 1.0"]
+    assert sys.float_info.max >= SCHEMAS["kpis"]["properties"]["notices_sent"]["maximum"]
+
+
+KPI_VARIANTS: dict[str, dict[str, Any]] = {
+    "good": GOOD_KPIS,
+    "full": {
+        **GOOD_KPIS,
+        "tenant": "acme",
+        "date": "2026-11-26",
+        "errors": 10,
+        "soft_bounces": 3,
+        "generated_at": "2026-11-26T07:25:00+01:00",
+        "window_start": "2026-11-25T07:30:00+01:00",
+    },
+    "integral_float": {**GOOD_KPIS, "dlq_depth": 2.0},
+    "percentage": {**GOOD_KPIS, "error_rate": 3},
+    "negative": {**GOOD_KPIS, "retry_depth": -1},
+    "fraction": {**GOOD_KPIS, "dlq_depth": 2.5},
+    "boolean": {**GOOD_KPIS, "notices_sent": True},
+    "string": {**GOOD_KPIS, "hard_bounces": "10"},
+    "missing": {k: v for k, v in GOOD_KPIS.items() if k != "retry_depth"},
+    "reserved_tenant": {**GOOD_KPIS, "tenant": "all"},
+    "no_such_day": {**GOOD_KPIS, "date": "2026-02-30"},
+    "timestamp": {**GOOD_KPIS, "generated_at": 1764138300},
+}
+
+
+def test_check_jsonschema_and_canary_validate_agree_on_kpi_files(tmp_path: Path) -> None:
+    """Good and bad KPI files, checked as a KPI producer would, with the published schema."""
+    files = {}
+    for name, content in KPI_VARIANTS.items():
+        tenant = "all" if name == "reserved_tenant" else "acme"
+        day = "2026-02-30" if name == "no_such_day" else "2026-11-26"
+        path = tmp_path / name / tenant / f"{day}.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(content), encoding="utf-8")
+        files[name] = path
+    bin_dir = Path(sys.executable).parent
+    schema = REPO / "schemas" / "kpis.schema.json"
+    checked = subprocess.run(
+        [
+            str(bin_dir / "check-jsonschema"),
+            "--schemafile",
+            str(schema),
+            "-o",
+            "json",
+            *map(str, files.values()),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    refused_by_schema = {Path(e["filename"]) for e in json.loads(checked.stdout)["errors"]}
+    validated = subprocess.run(
+        [str(bin_dir / "canary"), "validate", "--quiet", *map(str, files.values())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    refused_by_canary = {path for path in files.values() if str(path) in validated.stdout}
+
+    invalid = {name for name, path in files.items() if path in refused_by_schema}
+    assert invalid == set(KPI_VARIANTS) - {"good", "full", "integral_float"}
+    assert refused_by_canary == refused_by_schema, validated.stdout
