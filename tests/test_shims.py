@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +125,26 @@ def test_the_shims_show_the_help_of_their_command(script: str, command: str) -> 
     done = run([sys.executable, script, "--help"], cwd=REPO)
     assert done.returncode == 0
     assert f"example: canary {command}" in done.stdout
+
+
+# ``python -S`` has no site-packages: a bare ``python3`` as a fresh machine has it.
+@pytest.mark.skipif(not (REPO / ".venv").is_dir(), reason="needs the project's .venv")
+def test_a_bare_python3_hands_the_playbook_over_to_the_project_venv(
+    canary_root: CanaryRoot,
+) -> None:
+    canary_root.tenant("acme")
+    command = [sys.executable, "-S", ENGINE, "--tenant", "acme", "--date", DATE]
+    done = run([*command, "--root", str(canary_root.path)], cwd=REPO, env=dict(os.environ))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert canary_root.decision("acme")["decision"] == "GO_25"
+
+
+@pytest.mark.parametrize("script", [ENGINE, ROLLOUT, "tools/operate/kpi_engine.py"])
+def test_without_a_venv_the_playbook_says_how_to_create_it(tmp_path: Path, script: str) -> None:
+    """A checkout without ``.venv``, run by a bare ``python3``: one line, exit 2, no traceback."""
+    shutil.copytree(REPO / "tools" / "operate", tmp_path / "tools" / "operate")
+    done = run([sys.executable, "-S", script, "--tenant", "acme"], cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert "make demo" in line and "pip install -e ." in line
