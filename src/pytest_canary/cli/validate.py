@@ -25,9 +25,12 @@ def register(subparsers: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pytest_canary.ops.validate import validate_paths
 
-    problems, checked = validate_paths([Path(p) for p in args.files])
+    warnings: list[str] = []
+    problems, checked = validate_paths([Path(p) for p in args.files], warnings)
     for line in problems:
         print(line)
+    for line in warnings:
+        print(f"warning: {line}")
     if not args.quiet:
         print(f"canary validate: {checked} file(s) checked, {len(problems)} invalid")
     return exit_codes.ATTENTION if problems else exit_codes.OK

@@ -51,7 +51,9 @@ def parse_json(data: bytes, where: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InvalidInput(
+            f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     except ValueError as exc:
         raise InvalidInput(f"{where}: {exc}") from None
     except RecursionError:
@@ -88,10 +90,16 @@ def model_bytes(model: BaseModel) -> bytes:
     return (json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def error_text(error: Any) -> str:
+    """What one pydantic error says, without the "Value error, " our own validators get."""
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ") if error["type"] == "value_error" else message
+
+
 def validation_message(where: str, error: ValidationError) -> str:
     """One line naming the file, the first bad field and what would be valid."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
     more = error.error_count() - 1
     suffix = f" (and {more} more)" if more > 0 else ""
-    return f"{where}: field {field}: {first['msg']}{suffix}"
+    return f"{where}: field {field}: {error_text(first)}{suffix}"

@@ -46,6 +46,8 @@ COHORTS = ("canary", "control")
 COHORT_SUMS = ("notices_sent", "errors", "hard_bounces", "soft_bounces")
 """Counts of the tenant that its two cohorts must add up to, when both cohorts give them."""
 KPI_OPTIONAL_COUNTS = ("errors", "soft_bounces")
+RATE_FIELDS = ("error_rate",)
+"""KPI fields that are fractions in [0, 1]."""
 
 
 def _as_float(value: int | float) -> float:
@@ -93,6 +95,13 @@ def _iso_text(value: Any) -> Any:
         ) from None
 
 
+def _fraction(value: Any) -> Any:
+    number = _finite(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be a fraction in [0, 1] (0.03 is 3 %), got {value:g}")
+    return number
+
+
 def _not_reserved(value: str) -> str:
     if value == "all":
         raise ValueError("'all' is reserved (it selects every tenant)")
@@ -102,7 +111,7 @@ def _not_reserved(value: str) -> str:
 # Constraints come before the validators: after one, pydantic writes them into the JSON Schema
 # under their Python names (``ge``), which no JSON Schema validator knows.
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_integral)]
-Rate = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_finite)]
+Rate = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_fraction)]
 Number = Annotated[float, BeforeValidator(_finite)]
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]

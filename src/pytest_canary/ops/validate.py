@@ -17,6 +17,7 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.models import (
     CONTROL_EVENTS,
+    RATE_FIELDS,
     ControlLog,
     Decision,
     RolloutLog,
@@ -33,8 +34,14 @@ _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
-    def check(path: Path, where: str) -> str | None:
+Warn = Callable[[str], None]
+Check = Callable[[Path, str, Warn], str | None]
+# A rate above this is valid but far more likely a percentage (1 meaning 1 %) than a real rate.
+LIKELY_PERCENTAGE = 0.5
+
+
+def _check_model(model: type[BaseModel]) -> Check:
+    def check(path: Path, where: str, warn: Warn) -> str | None:
         data = jsonfile.read_bytes(path, where)
         jsonfile.parse_json(data, where)
         try:
@@ -46,7 +53,7 @@ def _check_model(model: type[BaseModel]) -> Callable[[Path, str], str | None]:
     return check
 
 
-def _check_kpis(path: Path, where: str) -> str | None:
+def _check_kpis(path: Path, where: str, warn: Warn) -> str | None:
     """As :func:`inputs.read_kpis` checks it, with the path shown as it was given."""
     date = name_date(KPI_FILE, path.name)
     if date is None:
@@ -56,6 +63,13 @@ def _check_kpis(path: Path, where: str) -> str | None:
         jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
     )
     problems = reading.problems()
+    for name in RATE_FIELDS:
+        rate = reading.values.get(name)
+        if rate is not None and rate > LIKELY_PERCENTAGE:
+            warn(
+                f"{where}: field {name} is {rate:g}, which means {rate * 100:g} %; rates are fractions"
+                f" (0.03 is 3 %): if {rate:g} % is meant, write {rate / 100:g}"
+            )
     return problems[0] if problems else None
 
 
@@ -69,19 +83,19 @@ def _steps(gates: Path) -> tuple[int, ...]:
     return config.for_tenant(None, {}).steps
 
 
-def _check_state(path: Path, where: str) -> str | None:
+def _check_state(path: Path, where: str, warn: Warn) -> str | None:
     """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
     reading = read_state(path, path.parent.parent.name, _steps(Path("gates").absolute()))
     return reading.error
 
 
-def _check_blocklist(path: Path, where: str) -> str | None:
+def _check_blocklist(path: Path, where: str, warn: Warn) -> str | None:
     raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
     summarise_blocklist(raw, where, dt.date.today())
     return None
 
 
-def _check_gates(path: Path, where: str) -> str | None:
+def _check_gates(path: Path, where: str, warn: Warn) -> str | None:
     try:
         GateConfig.load([path], {path: where})
     except CanaryUsageError as exc:
@@ -89,7 +103,7 @@ def _check_gates(path: Path, where: str) -> str | None:
     return None
 
 
-def checker_for(path: Path) -> Callable[[Path, str], str | None] | None:
+def checker_for(path: Path) -> Check | None:
     """How to check a file, judged by its name; ``None`` for files that are not ours."""
     name = path.name
     if name == "operate_state.json":
@@ -114,8 +128,12 @@ def _expand(paths: Iterable[Path]) -> Iterable[Path]:
             yield path
 
 
-def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
-    """One line per invalid file, and how many files were checked."""
+def validate_paths(
+    paths: Iterable[Path], warnings: list[str] | None = None
+) -> tuple[list[str], int]:
+    """One line per invalid file, and how many files were checked; ``warnings`` gets one line
+    per value that is valid but probably not meant (a rate written as a percentage)."""
+    warn = (warnings if warnings is not None else []).append
     problems: list[str] = []
     checked = 0
     for path in _expand(paths):
@@ -128,7 +146,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[str], int]:
             problems.append(f"{where}: no such file")
             continue
         try:
-            problem = check(path, where)
+            problem = check(path, where, warn)
         except jsonfile.InvalidInput as exc:
             problem = str(exc)
         if problem is not None:

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from pytest_canary.core.jsonfile import (
     InvalidInput,
+    error_text,
     parse_json,
     read_bytes,
     sha256_hex,
@@ -105,7 +106,7 @@ class StateReading:
 
 
 def _first_error(error: ValidationError) -> str:
-    return str(error.errors()[0]["msg"])
+    return error_text(error.errors()[0])
 
 
 def _shown(value: Any, pattern: str) -> str:
@@ -145,7 +146,7 @@ def kpis_from_object(
                 cohorts = _COHORTS.validate_python(value)
             except ValidationError as exc:
                 first = exc.errors()[0]
-                errors[".".join(str(p) for p in ("cohorts", *first["loc"]))] = str(first["msg"])
+                errors[".".join(str(p) for p in ("cohorts", *first["loc"]))] = error_text(first)
             continue
         adapter = _FIELD_TYPES.get(name)
         try:
@@ -174,7 +175,7 @@ def kpis_from_object(
             model = Kpis.model_validate(raw)
         except ValidationError as exc:  # an optional field (e.g. generated_at) is malformed
             first = exc.errors()[0]
-            errors[".".join(str(part) for part in first["loc"]) or "(file)"] = str(first["msg"])
+            errors[".".join(str(part) for part in first["loc"]) or "(file)"] = error_text(first)
     return KpiReading(
         where, True, sha, values, errors, unusable, contents=raw, model=model, cohorts=cohorts
     )
