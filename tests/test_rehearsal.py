@@ -152,6 +152,18 @@ class Rehearsal:
             )
         self.tenants += len(kpis_of)
 
+    def push_kpis(self, kpis_of: dict[str, dict[str, Any]]) -> None:
+        """New tenants with a KPI file and no state file yet, pushed to the branch."""
+        other = self.checkout(f"kpis-{self.tenants}")
+        for tenant, kpis in kpis_of.items():
+            (other / ROOT / tenant).mkdir()
+            full = {"tenant": tenant, "date": DATE, "retry_depth": 14, **kpis}
+            (other / ROOT / tenant / f"{DATE}.json").write_text(json.dumps(full))
+        self.tenants += len(kpis_of)
+        self.git(other, "add", "-A")
+        self.git(other, "commit", "--quiet", "-m", "new tenants")
+        self.git(other, "push", "--quiet", "origin", "HEAD:main")
+
     def push_tenants(self, kpis_of: dict[str, dict[str, Any]], quota: int) -> None:
         """More tenants on the branch, as a person adding them would push them."""
         other = self.checkout(f"tenants-{self.tenants}")
@@ -212,50 +224,53 @@ class Rehearsal:
             check=False,
         )
 
-    def decide(self, shard_size: str = "2") -> Path:
+    def decide(self, shard_min: str = "2") -> Path:
         """discover, then every gate shard; returns the merged artifacts (the download)."""
         self.runs += 1
+        outputs = self.discover(shard_min)
+        downloaded = self.tmp / f"run{self.runs}" / "canary-in"
+        downloaded.mkdir()
+        for shard in json.loads(outputs["shards"]):
+            shutil.copytree(self.gate(outputs, shard, shard_min), downloaded, dirs_exist_ok=True)
+        return downloaded
+
+    def discover(self, shard_min: str, **given: str) -> dict[str, str]:
         work = self.checkout("discover")
         output = self.tmp / f"run{self.runs}" / "discover.out"
+        values = {"CANARY_TENANT": "", "CANARY_DATE": DATE, "CANARY_SHARD_MIN": shard_min}
         found = self.step(
-            "discover",
-            "discover",
-            work,
-            {
-                "CANARY_TENANT": "",
-                "CANARY_DATE": DATE,
-                "CANARY_SHARD_SIZE": shard_size,
-                "GITHUB_OUTPUT": str(output),
-            },
+            "discover", "discover", work, {**values, **given, "GITHUB_OUTPUT": str(output)}
         )
         assert found.returncode == 0, found.stdout + found.stderr
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
         assert outputs["date"] == DATE
         assert outputs["count"] == str(self.tenants)
-        shards = json.loads(outputs["shards"])
-        downloaded = self.tmp / f"run{self.runs}" / "canary-in"
-        downloaded.mkdir()
-        for shard in shards:
-            gate = self.checkout(f"gate-{shard['id']}")
-            summary = self.tmp / f"run{self.runs}" / f"summary-{shard['id']}.md"
-            decided = self.step(
-                "gate",
-                "decide",
-                gate,
-                {
-                    "CANARY_TENANTS": shard["tenants"],
-                    "CANARY_DATE": outputs["date"],
-                    "CANARY_SHARD": shard["id"],
-                    "CANARY_DRY_RUN": "",
-                    "GITHUB_STEP_SUMMARY": str(summary),
-                },
-            )
-            assert decided.returncode == 0, decided.stdout + decided.stderr
-            assert (gate / "canary-out" / "junit" / f"shard-{shard['id']}.xml").is_file()
-            assert summary.read_text(encoding="utf-8").strip()
-            self.gate_output += decided.stdout
-            shutil.copytree(gate / "canary-out", downloaded, dirs_exist_ok=True)
-        return downloaded
+        return outputs
+
+    def gate(self, outputs: dict[str, str], shard: str, shard_min: str, **given: str) -> Path:
+        """One gate job; returns its ``canary-out`` folder (the upload)."""
+        gate = self.checkout(f"gate-{shard}")
+        summary = self.tmp / f"run{self.runs}" / f"summary-{shard}.md"
+        decided = self.step(
+            "gate",
+            "decide",
+            gate,
+            {
+                "CANARY_TENANT": "",
+                "CANARY_COUNT": outputs["count"],
+                "CANARY_DATE": outputs["date"],
+                "CANARY_SHARD": shard,
+                "CANARY_SHARD_MIN": shard_min,
+                "CANARY_DRY_RUN": "",
+                "GITHUB_STEP_SUMMARY": str(summary),
+                **given,
+            },
+        )
+        assert decided.returncode == 0, decided.stdout + decided.stderr
+        assert (gate / "canary-out" / "junit" / f"shard-{shard}.xml").is_file()
+        assert summary.read_text(encoding="utf-8").strip()
+        self.gate_output += decided.stdout
+        return gate / "canary-out"
 
     def apply(
         self, downloaded: Path, checkout: Path | None = None
@@ -500,7 +515,7 @@ MASS = {f"m{n:03d}": KPIS["gamma"] for n in range(25)}
 
 def _mass_backout(rehearsal: Rehearsal) -> Path:
     rehearsal.push_tenants(MASS, quota=50)
-    applied, out = rehearsal.apply(rehearsal.decide(shard_size="100"))
+    applied, out = rehearsal.apply(rehearsal.decide(shard_min="100"))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     return out
 
@@ -572,25 +587,103 @@ def _discover(rehearsal: Rehearsal, root: Path, **given: str) -> tuple[int, dict
     work = rehearsal.checkout(f"discover-{len(list(rehearsal.tmp.glob('run0/*')))}")
     done = rehearsal.step("discover", "discover", work, {"CANARY_ROOT": str(root), **values})
     text = output.read_text() if output.exists() else ""
-    return done.returncode, dict(line.split("=", 1) for line in text.splitlines()), done.stdout
+    return (
+        done.returncode,
+        dict(line.split("=", 1) for line in text.splitlines()),
+        (done.stdout + done.stderr),
+    )
 
 
-def test_discovery_keeps_any_number_of_tenants_within_256_jobs(rehearsal: Rehearsal) -> None:
-    root = rehearsal.tmp / "many"
-    names = [f"t{n:04d}" for n in range(600)]
+def _shard(rehearsal: Rehearsal, root: Path, shard: str, **given: str) -> list[str]:
+    values = {"CANARY_ROOT": str(root), "CANARY_TENANT": "", "CANARY_DATE": DATE, **given}
+    env = {**rehearsal.env, **values}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "discover-tenants.py"), "shard", shard],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split()
+
+
+def _folders(root: Path, count: int) -> list[str]:
+    names = [f"t{n:06d}" for n in range(count)]
     for name in names:
         (root / name).mkdir(parents=True)
-    (root / "all").mkdir()
-    (root / "Not-A-Tenant").mkdir()
+    return names
 
-    code, outputs, _ = _discover(rehearsal, root, CANARY_SHARD_SIZE="1", CANARY_DATE=DATE)
+
+@pytest.mark.parametrize(
+    ("tenants", "jobs", "least", "expected"),
+    [(3, "16", "500", 1), (1200, "16", "500", 2), (600, "256", "1", 200), (600, "4", "1", 4)],
+)
+def test_discovery_sizes_shards_by_a_job_target_with_a_minimum(
+    rehearsal: Rehearsal, tenants: int, jobs: str, least: str, expected: int
+) -> None:
+    root = rehearsal.tmp / "many"
+    names = _folders(root, tenants)
+    given = {"CANARY_SHARD_JOBS": jobs, "CANARY_SHARD_MIN": least}
+
+    code, outputs, _ = _discover(rehearsal, root, CANARY_DATE=DATE, **given)
 
     assert code == 0
     shards = json.loads(outputs["shards"])
-    assert len(shards) <= 256
-    assert [t for shard in shards for t in shard["tenants"].split()] == names
-    assert outputs["count"] == "600"
-    assert len({shard["id"] for shard in shards}) == len(shards)
+    assert len(shards) == expected
+    listed = [t for shard in shards for t in _shard(rehearsal, root, shard, **given)]
+    assert listed == names
+    sizes = [len(_shard(rehearsal, root, shard, **given)) for shard in shards[:1]]
+    assert sizes[0] >= min(int(least), tenants)
+
+
+def test_discovery_output_stays_small_at_100000_tenants(rehearsal: Rehearsal) -> None:
+    root = rehearsal.tmp / "huge"
+    _folders(root, 100_000)
+
+    code, outputs, _ = _discover(rehearsal, root, CANARY_DATE=DATE)
+
+    assert code == 0
+    assert outputs["count"] == "100000"
+    assert len(json.loads(outputs["shards"])) == 16
+    size = (rehearsal.tmp / "discover.out").stat().st_size
+    assert size < 1_000  # GitHub allows 1 MB for all of a job's outputs
+
+
+def test_discovery_warns_about_skipped_folders_and_missing_kpi_files(
+    rehearsal: Rehearsal,
+) -> None:
+    root = rehearsal.tmp / "root"
+    for name in ("acme", "beta", "gamma", "Acme-GmbH", "acme.de", "all", "x\n::error::y"):
+        (root / name).mkdir(parents=True)
+    (root / "acme" / f"{DATE}.json").write_text("{}")
+    summary = rehearsal.tmp / "summary.md"
+
+    code, outputs, stdout = _discover(
+        rehearsal, root, CANARY_DATE=DATE, GITHUB_STEP_SUMMARY=str(summary)
+    )
+
+    assert code == 0
+    assert outputs["count"] == "3"
+    warnings = [line for line in stdout.splitlines() if line.startswith("::")]
+    assert warnings == [
+        "::warning title=canary discovery::4 folder(s) under "
+        f"{root} skipped: not a tenant id (a-z, 0-9, _ and -, up to 63 characters, not 'all'):"
+        " Acme-GmbH, acme.de, all, x???error??y",
+        f"::warning title=canary discovery::2 of 3 tenant(s) have no KPI file {DATE}.json"
+        " (they will HOLD): beta, gamma",
+    ]
+    text = summary.read_text()
+    assert "4 folder(s)" in text and "2 of 3 tenant(s)" in text
+
+
+def test_a_gate_job_refuses_a_roster_that_differs_from_discovery(rehearsal: Rehearsal) -> None:
+    root = rehearsal.tmp / "root"
+    _folders(root, 3)
+    env = {**rehearsal.env, "CANARY_ROOT": str(root), "CANARY_COUNT": "4"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "discover-tenants.py"), "shard", "01"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "3 tenant(s) here, 4 at discovery" in done.stderr
 
 
 def test_discovery_of_an_empty_root_plans_no_job(rehearsal: Rehearsal) -> None:
@@ -711,3 +804,42 @@ def test_the_required_pr_check_passes_only_when_the_gates_job_succeeded(
         "required", "result", rehearsal.tmp, {"GATES_RESULT": result}, PR_WORKFLOW
     )
     assert done.returncode == code
+
+
+# --- 10,000 tenants ---------------------------------------------------------------------------
+
+
+def test_ten_thousand_tenants_through_discovery_a_few_gate_shards_and_the_batched_apply(
+    rehearsal: Rehearsal,
+) -> None:
+    """A large roster: discovery plans it, two shards decide for real, one batched apply pushes.
+
+    The new tenants have KPI files and no state yet (they start at the first step), which keeps
+    the clones of this test small; ``make bench`` times the apply of all 10,000.
+    """
+    mix = [KPIS["acme"], KPIS["beta"], KPIS["gamma"]]
+    rehearsal.push_kpis({f"t{n:05d}": mix[n % 3] for n in range(10_000)})
+    rehearsal.runs += 1
+    small = {"CANARY_SHARD_JOBS": "200"}  # small shards, so that two of them run quickly here
+
+    outputs = rehearsal.discover("50", **small)
+
+    shards = json.loads(outputs["shards"])
+    assert (outputs["count"], len(shards), shards[0], shards[-1]) == ("10003", 197, "001", "197")
+    downloaded = rehearsal.tmp / "run1" / "canary-in"
+    for shard in (shards[0], shards[-1]):
+        gate = rehearsal.gate(outputs, shard, "50", **small)
+        shutil.copytree(gate, downloaded, dirs_exist_ok=True)
+    decided = sorted(p.name for p in (downloaded / "decisions").iterdir())
+    assert decided[:4] == ["acme", "beta", "gamma", "t00000"]
+    assert len(decided) == 51 + 7 and decided[-1] == "t09999"
+
+    applied, out = rehearsal.apply(downloaded)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    report = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
+    assert [r["tenant"] for r in report] == decided
+    words = {r["decision"] for r in report if r["changed"]}
+    assert words == {"GO_25", "GO_50", "BACKOUT"}
+    changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
+    assert len(changed.splitlines()) == sum(r["changed"] for r in report)

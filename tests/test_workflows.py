@@ -177,13 +177,21 @@ def test_daily_runs_at_half_past_seven_berlin_and_can_be_dispatched() -> None:
     assert "bash .github/scripts/apply-and-push.sh" in str(apply["steps"])
 
 
-def test_gate_artifacts_have_a_unique_name_per_shard_and_attempt() -> None:
-    gate = _load("canary-daily.yml")["jobs"]["gate"]
+def test_artifact_names_let_a_rerun_replace_what_it_uploads() -> None:
+    """One artifact per shard (and one apply record), overwritten by a re-run of that job."""
+    jobs = _load("canary-daily.yml")["jobs"]
+    gate = jobs["gate"]
     assert gate["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.discover.outputs.shards) }}"
-    uploads = [s for s in gate["steps"] if "upload-artifact" in s.get("uses", "")]
-    assert [s["with"]["name"] for s in uploads] == [
-        "canary-shard-${{ matrix.shard.id }}-${{ github.run_attempt }}"
+    uploads = [
+        s["with"]
+        for job in jobs.values()
+        for s in job["steps"]
+        if "upload-artifact" in s.get("uses", "")
     ]
+    assert {u["name"]: u["overwrite"] for u in uploads} == {
+        "canary-shard-${{ matrix.shard }}": True,
+        "canary-applied": True,
+    }
 
 
 def test_the_pr_check_to_require_always_runs_after_every_other_job() -> None:
