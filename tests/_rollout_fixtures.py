@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.core.models import Decision, DecisionBase, OperateState, Target
-from pytest_canary.store import TenantPaths
+from pytest_canary.store.layout import TenantPaths
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))
 KPI_DATE = dt.date(2024, 5, 2)

@@ -37,3 +37,12 @@ def test_rollout_with_a_missing_gates_file_is_a_usage_error(tmp_path: Path) -> N
         done.stderr
         == f"canary rollout: error: --gates {tmp_path / 'nope.toml'}: no such file or folder\n"
     )
+
+
+def test_canary_help_imports_no_pydantic() -> None:
+    code = (
+        "import sys; from pytest_canary import cli; cli.build_parser();"
+        " print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pytest')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

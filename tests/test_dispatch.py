@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pytest_canary
-from pytest_canary.core.models import TENANT_PATTERN, OperateState
+from pytest_canary.core.models import OperateState
 from pytest_canary.dispatch import dispatch_bucket, should_dispatch
 
 # The reference vectors of docs/dispatch-api.md: (tenant, notice id, sha256 prefix, bucket).
@@ -134,10 +134,10 @@ def test_bad_notice_id_is_refused(notice_id: Any) -> None:
         should_dispatch(_state(100), notice_id)
 
 
-def test_the_copied_tenant_pattern_matches_the_models_one() -> None:
-    from pytest_canary import dispatch
-
-    assert dispatch._TENANT.pattern == TENANT_PATTERN
+def test_the_dispatch_check_imports_no_pydantic() -> None:
+    code = "import sys, pytest_canary.dispatch; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
 
 
 def test_package_exports_should_dispatch() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from _plugin_fixtures import DATE, CanaryRoot, canary_script, run
-from pytest_canary.store import TenantPaths, append_audit
+from pytest_canary.store.audit import append_audit
+from pytest_canary.store.layout import TenantPaths
 
 LOG = "acme/canary/audit.jsonl"
 AT = dt.datetime(2026, 11, 26, 7, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from _plugin_fixtures import CanaryRoot, canary_script, run
-from pytest_canary.store import TenantPaths, append_audit
+from pytest_canary.store.audit import append_audit
+from pytest_canary.store.layout import TenantPaths
 
 TODAY = dt.date(2026, 11, 26)
 BERLIN = dt.timezone(dt.timedelta(hours=1))

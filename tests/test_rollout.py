@@ -32,7 +32,9 @@ from pytest_canary.ops.rollout import (
     newest_decision_file,
     record_review,
 )
-from pytest_canary.store import TenantPaths, read_state, verify_audit
+from pytest_canary.store.audit import verify_audit
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.readers import load_state
 
 REVIEW = Review(by="oncall-anna", note="bounces explained", at=CREATED)
 
@@ -44,7 +46,7 @@ def apply(paths: TenantPaths, made: Decision, **kwargs: Any) -> RolloutLog:
 
 
 def state_of(paths: TenantPaths) -> OperateState:
-    state = read_state(paths)
+    state = load_state(paths)
     assert state is not None
     return state
 
@@ -414,7 +416,7 @@ _APPLY_SCRIPT = """
 import datetime as dt, sys
 from pathlib import Path
 from pytest_canary.ops.rollout import apply_decision, load_decision
-from pytest_canary.store import TenantPaths
+from pytest_canary.store.layout import TenantPaths
 paths = TenantPaths.open(Path(sys.argv[1]), "acme")
 made = load_decision(Path(sys.argv[2]))
 apply_decision(paths, made, now=made.created_at + dt.timedelta(minutes=5), lock_timeout=5)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from _rollout_fixtures import decision, open_tenant, write_state
 from pytest_canary.core import jsonfile
-from pytest_canary.store import read_state, verify_audit
+from pytest_canary.store.audit import verify_audit
+from pytest_canary.store.readers import load_state
 
 WORKERS = 8
 
@@ -20,7 +21,7 @@ import datetime as dt, json, sys, time
 from pathlib import Path
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.ops.rollout import apply_decision, load_decision
-from pytest_canary.store import TenantPaths
+from pytest_canary.store.layout import TenantPaths
 root, file, start = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 paths = TenantPaths.open(root, "acme")
 made = load_decision(file)
@@ -53,7 +54,7 @@ def test_concurrent_rollouts_apply_a_decision_exactly_once(tmp_path: Path) -> No
         results.append(json.loads(out))
     assert sorted(r["outcome"] for r in results) == ["applied"] + ["unchanged"] * (WORKERS - 1)
     assert sum(r["changed"] for r in results) == 1
-    state = read_state(paths)
+    state = load_state(paths)
     assert state is not None
     assert state.serial == 8
     assert [(h.serial, h.decision_id) for h in state.history] == [(8, made.decision_id)]

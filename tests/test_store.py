@@ -17,18 +17,13 @@ from hypothesis import strategies as st
 from _rollout_fixtures import NOW, decision, make_root, open_tenant, snapshot, write_state
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.store import (
-    TenantPaths,
-    append_audit,
-    contained,
-    list_tenants,
-    read_state,
-    record_decision,
-    state_lock,
-    validate_tenant_id,
-    verify_audit,
-    write_atomic,
-)
+from pytest_canary.core.tenants import validate_tenant_id
+from pytest_canary.store.atomic import write_atomic
+from pytest_canary.store.audit import append_audit, verify_audit
+from pytest_canary.store.decisions import record_decision
+from pytest_canary.store.layout import TenantPaths, contained, list_tenants
+from pytest_canary.store.lock import state_lock
+from pytest_canary.store.readers import load_state
 
 # --- tenant ids -------------------------------------------------------------------------------
 
@@ -157,7 +152,7 @@ def test_a_link_made_after_open_is_refused_before_writing(tmp_path: Path, outsid
     (root / "acme" / "operate").symlink_to(outside / "operate", target_is_directory=True)
     before = snapshot(outside)
     with pytest.raises(CanaryUsageError, match="outside the canary root"):
-        read_state(paths)
+        load_state(paths)
     with pytest.raises(CanaryUsageError, match="outside the canary root"), state_lock(paths, 1):
         pass
     assert snapshot(outside) == before
@@ -217,7 +212,7 @@ def test_enospc_leaves_the_old_file_and_no_temporary(
 _WRITE_SCRIPT = """
 import sys
 from pathlib import Path
-from pytest_canary.store import write_atomic
+from pytest_canary.store.atomic import write_atomic
 write_atomic(Path(sys.argv[1]), b"new state", label="state")
 """
 
@@ -270,13 +265,13 @@ def _can_acquire(lock: FileLock) -> bool:
 
 
 def test_missing_state_reads_as_none(tmp_path: Path) -> None:
-    assert read_state(open_tenant(tmp_path)) is None
+    assert load_state(open_tenant(tmp_path)) is None
 
 
 def test_valid_state_reads_back(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     written = write_state(paths, quota=25, serial=3)
-    assert read_state(paths) == written
+    assert load_state(paths) == written
 
 
 @pytest.mark.parametrize(
@@ -301,7 +296,7 @@ def test_corrupt_state_is_one_line_naming_the_file(
     paths.operate_dir.mkdir()
     paths.state.write_bytes(content)
     with pytest.raises(jsonfile.InvalidInput) as info:
-        read_state(paths)
+        load_state(paths)
     message = str(info.value)
     assert "\n" not in message
     assert str(paths.state) in message
@@ -399,7 +394,8 @@ def test_audit_killed_after_write_keeps_a_whole_line(tmp_path: Path) -> None:
     audit = _three_lines(tmp_path)
     script = (
         "import datetime as dt, sys\nfrom pathlib import Path\n"
-        "from pytest_canary.store import TenantPaths, append_audit\n"
+        "from pytest_canary.store.audit import append_audit\n"
+        "from pytest_canary.store.layout import TenantPaths\n"
         "p = TenantPaths.open(Path(sys.argv[1]), 'acme')\n"
         "append_audit(p, 'ROLLOUT', {'n': 4}, dt.datetime.now(dt.timezone.utc))\n"
     )
@@ -474,7 +470,7 @@ def test_any_state_file_reads_or_is_refused_in_one_line(data: bytes, tmp_path: P
     paths.operate_dir.mkdir(exist_ok=True)
     paths.state.write_bytes(data)
     try:
-        state = read_state(paths)
+        state = load_state(paths)
     except jsonfile.InvalidInput as exc:
         assert "\n" not in str(exc) and str(paths.state) in str(exc)
     else:

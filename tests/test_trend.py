@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _plugin_fixtures import GOOD_KPIS, CanaryRoot, canary_script, run
-from pytest_canary.render.trend import read_kpi_values, trend_chart
+from pytest_canary.render.trend import trend_chart
+from pytest_canary.store.readers import kpi_values
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
@@ -159,10 +160,10 @@ def test_no_earlier_kpi_file_can_break_the_decision(canary_root: CanaryRoot) -> 
 def test_an_earlier_file_is_read_as_strictly_as_the_decision_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "2026-11-25.json"
     path.write_text('{"error_rate": 0.5, "error_rate": 0.01}')  # which one would be judged?
-    assert read_kpi_values(path, "acme", _day(1)) is None
+    assert kpi_values(path, "acme", _day(1)) is None
     path.write_text('{"error_rate": 1.5, "dlq_depth": 3, "custom": 2.5}')  # a rate above 1
-    assert read_kpi_values(path, "acme", _day(1)) == {"dlq_depth": 3.0, "custom": 2.5}
-    assert read_kpi_values(tmp_path / "2026-11-24.json", "acme", _day(2)) is None
+    assert kpi_values(path, "acme", _day(1)) == {"dlq_depth": 3.0, "custom": 2.5}
+    assert kpi_values(tmp_path / "2026-11-24.json", "acme", _day(2)) is None
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -171,7 +172,7 @@ def test_reading_any_earlier_file_never_raises(tmp_path: Path, content: bytes) -
     path = tmp_path / "2026-11-25.json"
     path.write_bytes(content)
 
-    values = read_kpi_values(path, "acme", _day(1))
+    values = kpi_values(path, "acme", _day(1))
 
     assert values is None or all(isinstance(v, float) and v == v for v in values.values())
 

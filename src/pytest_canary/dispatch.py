@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from pytest_canary.core.tenants import TENANT_PATTERN, is_tenant_id
 
 if TYPE_CHECKING:
     from pytest_canary.core.models import OperateState
@@ -23,10 +24,6 @@ __all__ = ["BUCKETS", "dispatch_bucket", "should_dispatch"]
 
 BUCKETS = 100
 """Buckets are whole percent: a quota of 25 admits buckets 0 to 24."""
-
-# The same pattern as ``models.TENANT_PATTERN``, copied so a dict needs no pydantic import;
-# tests/test_dispatch.py keeps the two equal.
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def dispatch_bucket(tenant: str, notice_id: str) -> int:
@@ -74,10 +71,9 @@ def _read_mapping(state: Mapping[Any, Any]) -> tuple[str, int, bool]:
     if missing:
         raise ValueError(f"state: missing field(s) {', '.join(missing)}")
     tenant, quota, kill_switch = state["tenant"], state["quota"], state["kill_switch"]
-    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant) or tenant == "all":
+    if not is_tenant_id(tenant):
         raise ValueError(
-            f"state: field tenant: {tenant!r} is not a tenant id "
-            "(^[a-z0-9][a-z0-9_-]{0,62}$, not 'all')"
+            f"state: field tenant: {tenant!r} is not a tenant id ({TENANT_PATTERN}, not 'all')"
         )
     if isinstance(quota, float) and math.isfinite(quota) and quota.is_integer():
         quota = int(quota)

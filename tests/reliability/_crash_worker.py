@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 
-from pytest_canary import cli, store
-from pytest_canary.ops import rollout
-from pytest_canary.store import gates, settings
+from pytest_canary import cli
+from pytest_canary.cli import rollout as rollout_command
+from pytest_canary.ops import batch, rollout
+from pytest_canary.store import atomic, audit, gates, layout, lock, settings
 
-_ = (gates, rollout, settings, store)
+_ = (atomic, audit, batch, gates, layout, lock, rollout, rollout_command, settings)
 
 print("ready", flush=True)
 line = sys.stdin.readline().rstrip("\n")

@@ -1,8 +1,8 @@
 """Campaign 2, crashes: SIGKILL the rollout at random moments and at every write step.
 
 Each round rolls out a fresh decision (GO up the ladder, BACKOUT at the top) in a worker process
-and kills it: after a random delay, or at a ``CANARY_FAULT_POINT`` (store.py's test-only fault
-injection, where the process kills itself). After every kill: the state file parses and is the
+and kills it: after a random delay, or at a ``CANARY_FAULT_POINT`` (store/faults.py, the
+test-only fault injection, where the process kills itself). After every kill: the state file parses and is the
 state before or the state after (never a mix), its history lost nothing, the audit log verifies
 (a torn last line only where the store's verifier tolerates it), and the next rollout finishes
 the job or reports ``changed=false``, with the state then holding the decision exactly once.
@@ -36,8 +36,10 @@ from _reliability import (
 
 from pytest_canary.core.models import Decision, OperateState
 from pytest_canary.ops import rollout
-from pytest_canary.store import TEMP_PREFIX, TenantPaths, read_state, verify_audit
-from pytest_canary.store.audit import read_audit, split_audit
+from pytest_canary.store.atomic import TEMP_PREFIX
+from pytest_canary.store.audit import read_audit, split_audit, verify_audit
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.readers import load_state
 from pytest_canary.store.settings import now_berlin
 
 FAULT_POINTS = [
@@ -97,7 +99,7 @@ class Lane:
 
     def one(self, fault: str | None) -> None:
         before_bytes = self.paths.state.read_bytes()
-        before = read_state(self.paths)
+        before = load_state(self.paths)
         assert before is not None
         made = self._next_decision(before)
         file = self.root / f"decision-{self.round}.json"
@@ -127,7 +129,7 @@ class Lane:
     def check(self, made: Decision, before: OperateState, before_bytes: bytes, where: str) -> None:
         tally, problems = self.tally, self.problems
         try:
-            now = read_state(self.paths)
+            now = load_state(self.paths)
         except Exception as exc:
             tally["state unreadable"] += 1
             problems.append(f"{where}: state does not parse: {exc}")
@@ -158,7 +160,7 @@ class Lane:
             problems.append(f"{where}: the next rollout failed: {exc}")
             return
         tally["next: changed=true" if log.changed else "next: changed=false"] += 1
-        final = read_state(self.paths)
+        final = load_state(self.paths)
         assert final is not None
         ids = [h.decision_id for h in final.history]
         if ids.count(made.decision_id) != 1 or final.history[:-1] != before.history:

@@ -2,7 +2,7 @@
 
 Real faults where this machine can make them (as root, ``chmod`` stops nothing, so a read-only
 folder is a read-only bind mount and a full disk a small tmpfs, both in an unprivileged user and
-mount namespace via ``unshare -rm``), a file-size limit (``RLIMIT_FSIZE``, EFBIG), and store.py's
+mount namespace via ``unshare -rm``), a file-size limit (``RLIMIT_FSIZE``, EFBIG), and store/faults.py's
 test-only fault injection (``CANARY_FAULT_POINT=<label>:enospc``) for the rest.
 """
 
@@ -30,7 +30,9 @@ from _reliability import (
     state_doc,
 )
 
-from pytest_canary.store import TenantPaths, read_state, verify_audit
+from pytest_canary.store.audit import verify_audit
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.readers import load_state
 
 DATE = KPI_DATE.isoformat()
 
@@ -257,7 +259,7 @@ def test_a_log_that_cannot_be_written_after_the_state_is_completed_by_the_next_r
         text=True,
     )
     paths = TenantPaths.open(root, "acme")
-    state = read_state(paths)
+    state = load_state(paths)
     assert first.returncode == 4
     assert first.stderr.count("\n") == 1
     assert "the state was written (serial 1)" in first.stderr
@@ -265,7 +267,7 @@ def test_a_log_that_cannot_be_written_after_the_state_is_completed_by_the_next_r
     assert state is not None and (state.quota, state.serial) == (50, 1)
     second = subprocess.run(argv, cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
-    after = read_state(paths)
+    after = load_state(paths)
     assert after == state
     assert paths.rollout_json(KPI_DATE).exists()
     assert verify_audit(paths.audit).ok

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import TENANT_PATTERN
+from pytest_canary.core.tenants import TENANT_PATTERN, validate_tenant_id
 from pytest_canary.ops.rollout import load_decision
-from pytest_canary.store import TenantPaths, read_state, validate_tenant_id
 from pytest_canary.store.gates import GateConfig
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.readers import load_state
 
 EXAMPLES = 1500 if FULL else 60
 SETTINGS = settings(
@@ -129,7 +130,7 @@ def test_any_damaged_state_file_reads_or_is_one_line_invalid(
     payload = data.draw(_mutations(dump(doc)) | json_values.map(lambda v: dump({**doc, key: v})))
     tenant.state.write_bytes(payload)
     try:
-        state = read_state(tenant)
+        state = load_state(tenant)
     except jsonfile.InvalidInput as exc:
         assert "\n" not in str(exc)
         return

@@ -22,12 +22,12 @@ def register(subparsers: Any, name: str) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from pytest_canary import store
+    from pytest_canary.store.audit import verify_audit
 
     root = options.root(args)
     broken = 0
     for paths in options.tenants(root, args.tenant, False):
-        verdict = store.verify_audit(paths.check(paths.audit))
+        verdict = verify_audit(paths.check(paths.audit))
         shown = paths.audit.relative_to(root)
         if verdict.ok:
             print(f"{paths.tenant}: audit chain intact: {verdict.lines} line(s) in {shown}")

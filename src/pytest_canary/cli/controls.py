@@ -52,22 +52,23 @@ def register(subparsers: Any, name: str) -> None:
 
 
 def _cmd_control(args: argparse.Namespace) -> int:
-    from pytest_canary import store
     from pytest_canary.cli import report_error
+    from pytest_canary.core.tenants import validate_tenant_id
     from pytest_canary.core.transitions import review_text
     from pytest_canary.ops.controls import apply_control
     from pytest_canary.store import settings
+    from pytest_canary.store.layout import TenantPaths, list_tenants
 
     review_text(args.by, args.note)  # a bad --by or --note is a usage error before anything
     options.check_lock_timeout(args.lock_timeout)
     root = options.root(args)
     if args.tenant == "all" and args.action == "KILL":
-        names = store.list_tenants(root)
+        names = list_tenants(root)
         if not names:
             raise CanaryUsageError(f"--tenant all: no tenant folders under {root}")
     else:
-        names = [store.validate_tenant_id(args.tenant)]
-    tenants = [store.TenantPaths.open(root, name) for name in names]
+        names = [validate_tenant_id(args.tenant)]
+    tenants = [TenantPaths.open(root, name) for name in names]
     config = options.gate_config(args.gates)
     trace = settings.trace_id(os.environ)
     now = settings.now_berlin()

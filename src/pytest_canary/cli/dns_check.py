@@ -76,8 +76,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_canary import store
+    from pytest_canary.core.tenants import validate_tenant_id
     from pytest_canary.dns.records import DnsResolver
+    from pytest_canary.store.layout import TenantPaths, list_tenants
 
     timeout = parse_timeout(args.timeout)
     address = parse_resolver(args.resolver) if args.resolver else None
@@ -88,18 +89,19 @@ def run(args: argparse.Namespace) -> int:
     if args.tenant in (None, "all"):
         if domain is not None:
             raise CanaryUsageError("--domain needs one --tenant (it is that tenant's domain)")
-        tenants = [t for t in store.list_tenants(root) if (root / t / "ops" / SENDER_FILE).exists()]
+        every = [TenantPaths.open(root, name) for name in list_tenants(root)]
+        tenants = [p.tenant for p in every if (p.ops_dir / SENDER_FILE).exists()]
         if not tenants:
             raise CanaryUsageError(
                 f"no --tenant given and no tenant under {root} has ops/{SENDER_FILE};"
                 " give --tenant and --domain, or see docs/dns-check.md"
             )
     else:
-        tenants = [store.validate_tenant_id(args.tenant)]
+        tenants = [validate_tenant_id(args.tenant)]
     resolver = DnsResolver(address, timeout)
     failed = False
     for tenant in tenants:
-        paths = store.TenantPaths.open(root, tenant)
+        paths = TenantPaths.open(root, tenant)
         targets = target(paths, read_sender_config(paths), domain, selectors, includes)
         report = check_tenant(tenant, *targets, resolver)
         written = None if args.dry_run else write_report(paths, report)

@@ -23,7 +23,7 @@ from pytest_canary.kpi.sources import Source, parse_source
 from pytest_canary.store import settings
 
 if TYPE_CHECKING:
-    from pytest_canary import store
+    from pytest_canary.store.layout import TenantPaths
 
 # pydantic (models, store) is imported where it is used: `canary` builds every command's parser
 # on each call, and that must stay cheap.
@@ -86,14 +86,14 @@ class _Progress:
             self.stream.flush()
 
 
-def _source(args: argparse.Namespace, paths: store.TenantPaths, cwd: Path) -> Source:
+def _source(args: argparse.Namespace, paths: TenantPaths, cwd: Path) -> Source:
     text = args.source or os.environ.get(ENV_SOURCE)
     if not text:
         return Source("sqlite", str(paths.check(paths.dir / DEFAULT_SOURCE)))
     return parse_source(text.replace("{tenant}", paths.tenant), cwd)
 
 
-def _timeline(paths: store.TenantPaths, err: TextIO) -> QuotaTimeline | None:
+def _timeline(paths: TenantPaths, err: TextIO) -> QuotaTimeline | None:
     """The tenant's quotas over time, from its state; ``None`` (no cohorts) when it is corrupt."""
     from pytest_canary.core.jsonfile import InvalidInput, read_bytes
     from pytest_canary.store.readers import display_path, parse_state
@@ -118,9 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pytest_canary import store
+    from pytest_canary.store.atomic import write_atomic
+    from pytest_canary.store.layout import TenantPaths
 
-    paths = store.TenantPaths.open(options.root(args), args.tenant)
+    paths = TenantPaths.open(options.root(args), args.tenant)
     day = settings.parse_date(args.date, "--date")
     source = _source(args, paths, Path.cwd())
     window = Window.for_run_date(day)
@@ -149,7 +150,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return exit_codes.OK
     target = paths.check(paths.kpi(day))
     try:
-        store.write_atomic(target, text.encode(), label="kpi")
+        write_atomic(target, text.encode(), label="kpi")
     except OSError as exc:
         raise CannotWrite.from_os_error(exc) from None
     out.write(

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.store import DEFAULT_LOCK_TIMEOUT, settings
+from pytest_canary.store import settings
+from pytest_canary.store.lock import LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # the commands import what they use: building the parser stays light
-    from pytest_canary import store
     from pytest_canary.store.gates import GateConfig
+    from pytest_canary.store.layout import TenantPaths
 
 ROOT_HELP = f"canary root (default: env CANARY_ROOT, else {settings.DEFAULT_ROOT})"
 TODAY_HELP = "the day to judge ages against, YYYY-MM-DD (default: today in Europe/Berlin)"
@@ -26,9 +27,7 @@ def add_root(parser: argparse.ArgumentParser) -> None:
 
 def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     """The seconds a writer waits for the state lock: hidden, tests shorten it."""
-    parser.add_argument(
-        "--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, help=argparse.SUPPRESS
-    )
+    parser.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT, help=argparse.SUPPRESS)
 
 
 def add_selection(parser: argparse.ArgumentParser, *, default_all: bool) -> None:
@@ -45,17 +44,18 @@ def root(args: argparse.Namespace) -> Path:
     return settings.resolve_root(args.root, os.environ, None, cwd, cwd)
 
 
-def tenants(root: Path, tenant: str | None, every: bool) -> list[store.TenantPaths]:
+def tenants(root: Path, tenant: str | None, every: bool) -> list[TenantPaths]:
     """The selected tenants' folders: one id, or every tenant folder for ``all``."""
-    from pytest_canary import store
+    from pytest_canary.core.tenants import validate_tenant_id
+    from pytest_canary.store.layout import TenantPaths, list_tenants
 
     if every or tenant in (None, "all"):
-        names = store.list_tenants(root)
+        names = list_tenants(root)
         if not names:
             raise CanaryUsageError(f"no tenant folders under {root}")
     else:
-        names = [store.validate_tenant_id(str(tenant))]
-    return [store.TenantPaths.open(root, name) for name in names]
+        names = [validate_tenant_id(str(tenant))]
+    return [TenantPaths.open(root, name) for name in names]
 
 
 def today(text: str | None) -> dt.date:

@@ -30,8 +30,9 @@ from pydantic import (
     model_validator,
 )
 
+from pytest_canary.core.tenants import RESERVED, TENANT_PATTERN
+
 SCHEMA_VERSION = 1
-TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DECISION_PATTERN = r"^(GO_[0-9]+|HOLD|BACKOUT)$"
 TRACE_PATTERN = r"^[0-9a-f]{32}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -103,7 +104,7 @@ def _fraction(value: Any) -> Any:
 
 
 def _not_reserved(value: str) -> str:
-    if value == "all":
+    if value == RESERVED:
         raise ValueError("'all' is reserved (it selects every tenant)")
     return value
 

@@ -16,8 +16,8 @@ from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.store import settings
 
 if TYPE_CHECKING:
-    from pytest_canary import store
     from pytest_canary.dns.records import DnsCheckReport, DnsResolver, SenderConfig
+    from pytest_canary.store.layout import TenantPaths
 
 # dnspython and pydantic (sender_dns, store, jsonfile) are imported where they are used: `canary`
 # builds every command's parser through `register` on each call, and that must stay cheap.
@@ -28,7 +28,7 @@ _INCLUDE_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
 def target(
-    paths: store.TenantPaths,
+    paths: TenantPaths,
     config: SenderConfig | None,
     domain: str | None,
     selectors: list[str],
@@ -73,17 +73,16 @@ def check_tenant(
     )
 
 
-def write_report(paths: store.TenantPaths, report: DnsCheckReport) -> Path:
+def write_report(paths: TenantPaths, report: DnsCheckReport) -> Path:
     """Write the JSON and the Markdown report under ``ops/``; returns the JSON's path."""
-    from pytest_canary import store
     from pytest_canary.core import jsonfile
+    from pytest_canary.store.atomic import write_atomic
 
-    stem = f"dns_check_{report.date.isoformat()}"
-    target = paths.check(paths.ops_dir / f"{stem}.json")
-    markdown = paths.check(paths.ops_dir / f"{stem}.md")
+    target = paths.check(paths.dns_check(report.date, "json"))
+    markdown = paths.check(paths.dns_check(report.date, "md"))
     try:
-        store.write_atomic(target, jsonfile.model_bytes(report), label="dnscheck")
-        store.write_atomic(markdown, render_markdown(report).encode(), label="dnscheck")
+        write_atomic(target, jsonfile.model_bytes(report), label="dnscheck")
+        write_atomic(markdown, render_markdown(report).encode(), label="dnscheck")
     except OSError as exc:
         raise CanaryUsageError(f"{target}: cannot be written ({exc.strerror})") from None
     return target
@@ -144,7 +143,7 @@ def validate_include(text: str) -> str:
     return _labels(text, "SPF include", _INCLUDE_LABEL, 2)
 
 
-def read_sender_config(paths: store.TenantPaths) -> SenderConfig | None:
+def read_sender_config(paths: TenantPaths) -> SenderConfig | None:
     """The tenant's ``ops/sender.json``, None when there is none; a bad one is a usage error."""
     from pydantic import ValidationError
 

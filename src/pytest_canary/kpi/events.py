@@ -26,7 +26,6 @@ GAUGE_EVENTS = ("dlq_in", "dlq_out", "retry_in", "retry_out")
 EVENT_TYPES = WINDOW_EVENTS + GAUGE_EVENTS
 EVENT_LIST = ", ".join(EVENT_TYPES)
 
-TENANT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _TS_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?")
 
 BEFORE, INSIDE, AFTER = 0, 1, 2

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_canary.core.tenants import is_tenant_id
 from pytest_canary.kpi.cohorts import QuotaTimeline, check_cohort
 from pytest_canary.kpi.events import (
     EVENT_TYPES,
-    TENANT_RE,
     EventError,
     Tally,
     Window,
@@ -214,7 +214,7 @@ class _Reader:
         tenant, _, rest = key.partition(_EVENT_SEP)
         event, _, minute = rest.partition(_TS_SEP)
         try:
-            if not TENANT_RE.fullmatch(tenant.decode()):
+            if not is_tenant_id(tenant.decode()):
                 raise ValueError("not a tenant id")
             name = check_event(event.decode())
             instant = dt.datetime.fromisoformat((minute + offset).decode())
@@ -319,7 +319,7 @@ def _parse_line(raw: bytes, number: int, tenants: set[str]) -> _Line:
     except (KeyError, TypeError, AttributeError):
         raise EventError(f"line {number}: {_missing(obj)}") from None
     if tenant.__class__ is not str or tenant not in tenants:  # a list or dict is unhashable
-        if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
+        if not is_tenant_id(tenant):
             raise EventError(f"line {number}: field tenant: must be a tenant id (a-z, 0-9, - or _)")
         tenants.add(tenant)
     if notice.__class__ is not str or not notice:

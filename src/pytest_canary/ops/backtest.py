@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_canary import store
 from pytest_canary.core import engine
 from pytest_canary.core.engine import Case
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import Decision, GateResult, OperateState
 from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store.gates import GateConfig
+from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
 from pytest_canary.store.readers import StateReading, read_blocklist, read_kpis, read_state
 
 CUSTOM_GATES_NOTE = (
@@ -49,7 +49,7 @@ class DayResult:
 
 
 def _dates(folder: Path, pattern: re.Pattern[str], since: dt.date, until: dt.date) -> set[dt.date]:
-    return {day for day in store.dated_files(folder, pattern) if since <= day <= until}
+    return {day for day in dated_files(folder, pattern) if since <= day <= until}
 
 
 def _base_state(tenant: str, recorded: Decision) -> StateReading:
@@ -98,7 +98,7 @@ def explain(old: Decision, new: Decision) -> str:
 
 
 def backtest_tenant(
-    paths: store.TenantPaths,
+    paths: TenantPaths,
     config: GateConfig,
     since: dt.date,
     until: dt.date,
@@ -107,8 +107,8 @@ def backtest_tenant(
     """Every KPI (or decision) date of one tenant in ``[since, until]``, decided again."""
     tenant = paths.tenant
     gates = config.for_tenant(tenant, environ)
-    days = _dates(paths.dir, store.KPI_FILE, since, until) | _dates(
-        paths.canary_dir, store.DECISION_FILE, since, until
+    days = _dates(paths.dir, KPI_FILE, since, until) | _dates(
+        paths.canary_dir, DECISION_FILE, since, until
     )
     current_state: StateReading | None = None
     results = []

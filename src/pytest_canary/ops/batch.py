@@ -23,11 +23,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from pytest_canary import store
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.models import DECISION_PATTERN, RolloutLog
+from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.ops import rollout
+from pytest_canary.store.atomic import write_atomic
 from pytest_canary.store.gates import GateConfig
+from pytest_canary.store.layout import (
+    DECISION_FILE,
+    DECISION_SUFFIX,
+    TenantPaths,
+    contained,
+    list_tenants,
+    name_date,
+)
 
 Outcome = Literal["applied", "unchanged", "refused"]
 
@@ -61,11 +70,12 @@ def rollout_tenant(options: Options, tenant: str, decision_file: Path | None) ->
     Raises :class:`RolloutRefused` or :class:`CanaryUsageError` with one line, having written
     nothing.
     """
-    paths = store.TenantPaths.open(options.root, store.validate_tenant_id(tenant))
-    if decision_file is not None:
-        path = store.contained(options.root, decision_file)
-    else:
-        path = rollout.newest_decision_file(paths)
+    paths = TenantPaths.open(options.root, validate_tenant_id(tenant))
+    path = (
+        rollout.newest_decision_file(paths)
+        if decision_file is None
+        else contained(options.root, decision_file)
+    )
     decision = rollout.load_decision(path)
     steps = options.config.for_tenant(tenant, os.environ).steps
     return rollout.apply_decision(
@@ -98,14 +108,14 @@ def _selection(
     root: Path, tenants: Sequence[str] | None, decisions: Path | None
 ) -> Iterator[tuple[str, Path | None]]:
     if decisions is None:
-        for tenant in tenants if tenants is not None else store.list_tenants(root):
+        for tenant in tenants if tenants is not None else list_tenants(root):
             yield tenant, None
         return
     wanted = set(tenants) if tenants is not None else None
     for folder in sorted(decisions.iterdir()):
         if wanted is not None and folder.name not in wanted:
             continue
-        files = sorted(folder.glob("*_decision.json")) if folder.is_dir() else [folder]
+        files = sorted(folder.glob(f"*{DECISION_SUFFIX}")) if folder.is_dir() else [folder]
         for file in files:
             yield folder.name, file
 
@@ -113,9 +123,9 @@ def _selection(
 def _one(options: Options, tenant: str, source: Path | None) -> TenantResult:
     date = word = None
     try:
-        paths = store.TenantPaths.open(options.root, store.validate_tenant_id(tenant))
+        paths = TenantPaths.open(options.root, validate_tenant_id(tenant))
         target = rollout.newest_decision_file(paths) if source is None else _import(paths, source)
-        day = store.name_date(store.DECISION_FILE, target.name)
+        day = name_date(DECISION_FILE, target.name)
         date, word = (day.isoformat() if day else None), _word(target)
         log = rollout_tenant(options, tenant, target)
     except (RolloutRefused, CanaryUsageError) as exc:
@@ -126,9 +136,9 @@ def _one(options: Options, tenant: str, source: Path | None) -> TenantResult:
     )
 
 
-def _import(paths: store.TenantPaths, source: Path) -> Path:
+def _import(paths: TenantPaths, source: Path) -> Path:
     """Copy a downloaded decision (and its Markdown) to where ``canary decide`` writes it."""
-    day = store.name_date(store.DECISION_FILE, source.name)
+    day = name_date(DECISION_FILE, source.name)
     if day is None or source.is_symlink() or not source.is_file():
         raise RolloutRefused(f"{source}: not a <YYYY-MM-DD>_decision.json file; skipped")
     copies = [(source, paths.decision_json(day))]
@@ -137,7 +147,7 @@ def _import(paths: store.TenantPaths, source: Path) -> Path:
         copies.append((markdown, paths.decision_md(day)))
     for origin, target in copies:
         try:
-            store.write_atomic(paths.check(target), origin.read_bytes(), label="decision")
+            write_atomic(paths.check(target), origin.read_bytes(), label="decision")
         except OSError as exc:
             raise RolloutRefused(
                 f"{paths.tenant}: cannot copy {origin} into {target} ({exc.strerror or exc})"

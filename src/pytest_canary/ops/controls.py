@@ -32,14 +32,10 @@ from pytest_canary.ops.rollout import (
     write_state,
 )
 from pytest_canary.render.controls import control_markdown
-from pytest_canary.store import (
-    DEFAULT_LOCK_TIMEOUT,
-    TenantPaths,
-    append_audit,
-    state_lock,
-    sweep_temps,
-    write_atomic,
-)
+from pytest_canary.store.atomic import sweep_temps, write_atomic
+from pytest_canary.store.audit import append_audit
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.settings import BERLIN
 
 
@@ -51,7 +47,7 @@ def apply_control(
     note: str,
     now: dt.datetime,
     trace: str,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] = DEFAULT_STEPS,
 ) -> ControlLog:
     """Kill, pause or resume one tenant by hand, without a decision, under the state lock.

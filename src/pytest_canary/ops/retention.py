@@ -30,10 +30,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_canary import store
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.store.audit import MAX_AUDIT_BYTES, parse_line, split_audit, verify_audit_bytes
+from pytest_canary.store.atomic import sweep_temps, write_atomic
+from pytest_canary.store.audit import (
+    MAX_AUDIT_BYTES,
+    append_audit,
+    parse_line,
+    split_audit,
+    verify_audit_bytes,
+)
+from pytest_canary.store.layout import KPI_FILE, TenantPaths, name_date
+from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.settings import BERLIN
 
 MINIMUM_DAYS = {"kpi": 90, "log": 90, "audit": 365, "run_log": 30}
@@ -121,22 +129,22 @@ def _regular_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def recognised(paths: store.TenantPaths) -> Iterator[tuple[Path, str, dt.date]]:
+def recognised(paths: TenantPaths) -> Iterator[tuple[Path, str, dt.date]]:
     """Every file retention knows, with its kind and the date in its name."""
     for folder, patterns in (
-        (paths.dir, ((store.KPI_FILE, "kpi"),)),
+        (paths.dir, ((KPI_FILE, "kpi"),)),
         (paths.canary_dir, ((_LOG, "log"),)),
         (paths.canary_dir / RUNS_DIR, ((_RUN_LOG, "run_log"),)),
         (paths.ops_dir, ((_DNS_LOG, "run_log"),)),
     ):
         for path in _regular_files(folder):
             for pattern, kind in patterns:
-                day = store.name_date(pattern, path.name)
+                day = name_date(pattern, path.name)
                 if day is not None:
                     yield path, kind, day
 
 
-def expired_files(paths: store.TenantPaths, retention: Retention, today: dt.date) -> list[Expired]:
+def expired_files(paths: TenantPaths, retention: Retention, today: dt.date) -> list[Expired]:
     days = retention.as_dict()
     result = []
     for path, kind, day in recognised(paths):
@@ -197,7 +205,7 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     )
 
 
-def plan(paths: store.TenantPaths, retention: Retention, today: dt.date) -> TenantPrune:
+def plan(paths: TenantPaths, retention: Retention, today: dt.date) -> TenantPrune:
     """What pruning one tenant would do; reads only."""
     result = TenantPrune(paths.tenant, files=expired_files(paths, retention, today))
     try:
@@ -210,12 +218,12 @@ def plan(paths: store.TenantPaths, retention: Retention, today: dt.date) -> Tena
 
 
 def apply(
-    paths: store.TenantPaths,
+    paths: TenantPaths,
     retention: Retention,
     today: dt.date,
     now: dt.datetime,
     *,
-    lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> TenantPrune:
     """Delete the expired files and cut the audit log, under the tenant's lock.
 
@@ -223,7 +231,7 @@ def apply(
     cut is one atomic rewrite of the kept bytes; the ``PRUNE`` checkpoint is appended after it,
     so a crash in between leaves a log that still verifies.
     """
-    with store.state_lock(paths, lock_timeout):
+    with state_lock(paths, lock_timeout):
         result = plan(paths, retention, today)
         deleted = []
         for item in result.files:
@@ -242,15 +250,15 @@ def apply(
         cut_done = False
         try:
             if audit.cut:
-                store.sweep_temps(audit.path)  # a killed prune's leftover; we hold the lock
+                sweep_temps(audit.path)  # a killed prune's leftover; we hold the lock
                 data = jsonfile.read_bytes(audit.path, limit=MAX_AUDIT_BYTES)
-                store.write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
+                write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
                 cut_done = True
             if audit.checkpoint_due or audit.cut:
                 counts: dict[str, int] = {}
                 for item in deleted:
                     counts[item.kind] = counts.get(item.kind, 0) + 1
-                store.append_audit(
+                append_audit(
                     paths,
                     "PRUNE",
                     {

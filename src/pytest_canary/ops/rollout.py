@@ -46,18 +46,11 @@ from pytest_canary.core.transitions import (
     reviewed,
 )
 from pytest_canary.render.report import rollout_markdown
-from pytest_canary.store import (
-    DECISION_FILE,
-    DEFAULT_LOCK_TIMEOUT,
-    TenantPaths,
-    append_audit,
-    dated_files,
-    read_audit,
-    read_state,
-    state_lock,
-    sweep_temps,
-    write_atomic,
-)
+from pytest_canary.store.atomic import sweep_temps, write_atomic
+from pytest_canary.store.audit import append_audit, read_audit
+from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
+from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
+from pytest_canary.store.readers import load_state
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=26)
 """A decision older than this (after its ``created_at``) is refused: decide again."""
@@ -105,7 +98,7 @@ def apply_decision(
     *,
     now: dt.datetime,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] | None = None,
 ) -> RolloutLog:
     """Apply ``decision`` to the tenant's state (SPEC §6, in its order), under the state lock.
@@ -223,7 +216,7 @@ def record_review(
     by: str,
     note: str,
     now: dt.datetime,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] = DEFAULT_STEPS,
 ) -> OperateState:
     """Record a review (SPEC §6 re-entry after BACKOUT): the next GO may clear the kill switch.
@@ -260,7 +253,7 @@ def record_review(
 
 def read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
     try:
-        return read_state(paths)
+        return load_state(paths)
     except jsonfile.InvalidInput as exc:
         raise RolloutRefused(
             f"{exc}; the state file is left for review, nothing was written"

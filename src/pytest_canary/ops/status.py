@@ -12,10 +12,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_canary import store
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.ops.rollout import load_decision
+from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
+from pytest_canary.store.readers import load_state
 from pytest_canary.store.settings import BERLIN
 
 STALE_AFTER_DAYS = 1
@@ -43,15 +44,15 @@ class TenantStatus:
         return asdict(self)
 
 
-def newest_kpi_date(paths: store.TenantPaths) -> dt.date | None:
-    return max(store.dated_files(paths.dir, store.KPI_FILE), default=None)
+def newest_kpi_date(paths: TenantPaths) -> dt.date | None:
+    return max(dated_files(paths.dir, KPI_FILE), default=None)
 
 
-def tenant_status(paths: store.TenantPaths, today: dt.date, first_step: int) -> TenantStatus:
+def tenant_status(paths: TenantPaths, today: dt.date, first_step: int) -> TenantStatus:
     """One tenant's status; ``first_step`` is the quota of a tenant without a state file."""
     status = TenantStatus(paths.tenant)
     try:
-        state = store.read_state(paths)
+        state = load_state(paths)
     except jsonfile.InvalidInput as exc:
         state = None
         status.state, status.state_error = "corrupt", str(exc)
@@ -67,7 +68,7 @@ def tenant_status(paths: store.TenantPaths, today: dt.date, first_step: int) -> 
             went = gos[-1].at.astimezone(BERLIN).date()
             status.last_go_date = went.isoformat()
             status.days_since_go = (today - went).days
-    decisions = store.dated_files(paths.canary_dir, store.DECISION_FILE)
+    decisions = dated_files(paths.canary_dir, DECISION_FILE)
     if decisions:  # none yet is not a problem; an unreadable newest one is
         try:
             decision = load_decision(decisions[max(decisions)])

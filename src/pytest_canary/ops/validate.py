@@ -23,14 +23,22 @@ from pytest_canary.core.models import (
     RolloutLog,
 )
 from pytest_canary.core.schema import schema_texts
-from pytest_canary.store import KPI_FILE, name_date
 from pytest_canary.store.gates import GateConfig, gate_files
+from pytest_canary.store.layout import (
+    BLOCKLIST_FILE,
+    DECISION_SUFFIX,
+    KPI_FILE,
+    ROLLOUT_LOG_SUFFIX,
+    STATE_FILE,
+    control_log_suffix,
+    name_date,
+)
 from pytest_canary.store.readers import kpis_from_object, read_state, summarise_blocklist
 
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
-    "_decision.json": Decision,
-    "_rollout_log.json": RolloutLog,
-    **{f"_{action.lower()}_log.json": ControlLog for action in CONTROL_EVENTS},
+    DECISION_SUFFIX: Decision,
+    ROLLOUT_LOG_SUFFIX: RolloutLog,
+    **{control_log_suffix(action): ControlLog for action in CONTROL_EVENTS},
 }
 
 
@@ -106,14 +114,14 @@ def _check_gates(path: Path, where: str, warn: Warn) -> str | None:
 def checker_for(path: Path) -> Check | None:
     """How to check a file, judged by its name; ``None`` for files that are not ours."""
     name = path.name
-    if name == "operate_state.json":
+    if name == STATE_FILE:
         return _check_state
     for suffix, model in _SUFFIX_MODELS.items():
         if name.endswith(suffix):
             return _check_model(model)
     if KPI_FILE.match(name):
         return _check_kpis
-    if name == "blocklist.json":
+    if name == BLOCKLIST_FILE:
         return _check_blocklist
     if name.endswith(".toml") and path.parent.name == "gates":
         return _check_gates

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from pytest_canary import store
 from pytest_canary.core import engine
 from pytest_canary.core.engine import Case
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.jsonfile import canonical_json, sha256_hex
 from pytest_canary.core.models import Decision, GateResult, RolloutLog
+from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.plugin.items import GateItem, build_items
 from pytest_canary.plugin.ledger import (
     MESSAGE_KEY,
@@ -32,8 +32,17 @@ from pytest_canary.plugin.ledger import (
     expected_of,
 )
 from pytest_canary.render import github, report, trend
+from pytest_canary.store.decisions import record_decision
 from pytest_canary.store.gates import GateConfig, gate_files
-from pytest_canary.store.readers import kpis_from_object, read_blocklist, read_kpis, read_state
+from pytest_canary.store.layout import TenantPaths, list_tenants
+from pytest_canary.store.lock import LOCK_TIMEOUT
+from pytest_canary.store.readers import (
+    kpi_history,
+    kpis_from_object,
+    read_blocklist,
+    read_kpis,
+    read_state,
+)
 from pytest_canary.store.settings import now_berlin, parse_date, resolve_root, trace_id
 
 _VALID_SEVERITIES = ("hold", "backout")
@@ -72,7 +81,7 @@ class CanaryRun:
         self.decisions: list[Decision] = []
         self.rollouts: dict[str, RolloutLog] = {}
         self.problems: list[str] = []
-        self._paths = {tenant: store.TenantPaths.open(root, tenant) for tenant in tenants}
+        self._paths = {tenant: TenantPaths.open(root, tenant) for tenant in tenants}
         for paths in self._paths.values():  # the KPI file too: a link out of the root is refused
             paths.check(paths.kpi(date))
         self._cases: dict[str, Case] = {}
@@ -325,9 +334,10 @@ class CanaryRun:
         paths = self._paths[tenant]
         if not self.dry_run:
             try:
-                chart = trend.decision_trend(decision, paths.dir)
+                earlier = kpi_history(paths, decision.date, trend.TREND_DAYS)
+                chart = trend.decision_trend(decision, earlier)
                 markdown = report.decision_markdown(decision, trend=chart)
-                store.record_decision(paths, decision, markdown)
+                record_decision(paths, decision, markdown)
             except (OSError, RolloutRefused, CanaryUsageError) as exc:
                 self.problems.append(f"{tenant}: decision not written: {exc}")
                 return
@@ -342,7 +352,7 @@ class CanaryRun:
                     steps=list(case.gates.steps),
                     now=now_berlin(),
                     max_age=DEFAULT_MAX_AGE,
-                    lock_timeout=store.DEFAULT_LOCK_TIMEOUT,
+                    lock_timeout=LOCK_TIMEOUT,
                 )
             except (RolloutRefused, CanaryUsageError, OSError) as exc:
                 self.problems.append(f"{tenant}: rollout refused: {exc}")
@@ -423,8 +433,8 @@ def _builtin_dir() -> Path:
 
 def _select_tenants(given: list[str], root: Path) -> list[str]:
     if "all" in given:
-        tenants = store.list_tenants(root)
+        tenants = list_tenants(root)
         if not tenants:
             raise CanaryUsageError(f"--canary-tenant all: no tenant folders under {root}")
         return tenants
-    return list(dict.fromkeys(store.validate_tenant_id(t) for t in given))
+    return list(dict.fromkeys(validate_tenant_id(t) for t in given))

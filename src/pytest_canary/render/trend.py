@@ -2,10 +2,9 @@
 
 :func:`trend_chart` is pure: dated values in, Mermaid ``xychart-beta`` charts out (GitHub renders
 them), one chart per gate, the values as bars and the threshold as a line. :func:`decision_trend`
-reads the history for one decision, cheaply: at most 13 small KPI files before the decision's date
-(the date itself comes from the decision's own gate values, so the last bar is what was judged),
-nothing at all when none of them exists. A KPI file that cannot be read is left out of the chart,
-never judged here: the decision already says what was wrong with that day.
+charts one decision: the KPI fields of up to 13 earlier days
+(:func:`pytest_canary.store.readers.kpi_history` reads them), then the decision's own gate values,
+so the last bar is what was judged.
 """
 
 from __future__ import annotations
@@ -13,18 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from pathlib import Path
 from typing import Any
 
-from pytest_canary.core import jsonfile
 from pytest_canary.core.models import Decision
 from pytest_canary.store.gates import Metric
-from pytest_canary.store.readers import kpis_from_object
 
 TREND_DAYS = 14
 """Days in the chart, the decision's own date included."""
 
-_MAX_KPI_BYTES = 1 << 16  # a KPI file is a few hundred bytes; a bigger one is not charted
 _UNSAFE = re.compile(r"[^\w .%/+-]")
 
 
@@ -84,20 +79,6 @@ def _chart(name: str, points: list[tuple[dt.date, float]], threshold: float) -> 
     )
 
 
-def read_kpi_values(path: Path, tenant: str, day: dt.date) -> dict[str, float] | None:
-    """The KPI fields of one file as the decision reads them, or ``None`` when it is missing,
-    unreadable or another tenant's or day's (the same strict parser and field checks)."""
-    where = str(path)
-    try:
-        raw = jsonfile.parse_json(jsonfile.read_bytes(path, where, _MAX_KPI_BYTES), where)
-    except jsonfile.InvalidInput:
-        return None
-    reading = kpis_from_object(raw, where, tenant, day, None)
-    if reading.file_error is not None:
-        return None
-    return {name: float(value) for name, value in reading.values.items()}  # counts are ints
-
-
 def gate_value(metric: str, values: dict[str, float]) -> float | None:
     """A gate's value from KPI fields, as the engine reads its metric (parsed, never run)."""
     parsed = Metric.parse(metric, "trend")
@@ -111,21 +92,18 @@ def gate_value(metric: str, values: dict[str, float]) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def decision_trend(decision: Decision, tenant_dir: Path) -> str | None:
-    """The trend charts for ``decision``'s Markdown, or ``None`` when no earlier KPI file exists."""
+def decision_trend(
+    decision: Decision, earlier: list[tuple[dt.date, dict[str, float]]]
+) -> str | None:
+    """The trend charts for ``decision``'s Markdown from the KPI fields of ``earlier`` days (oldest
+    first, at most ``TREND_DAYS - 1``), or ``None`` when there are none."""
     gates = [g for g in decision.gates if g.kind == "threshold" and g.threshold is not None]
-    if not gates:
+    if not gates or not earlier:
         return None
     history: list[tuple[dt.date, dict[str, float]]] = []
-    for back in range(TREND_DAYS - 1, 0, -1):
-        day = decision.date - dt.timedelta(days=back)
-        values = read_kpi_values(tenant_dir / f"{day.isoformat()}.json", decision.tenant, day)
-        if values is None:
-            continue
+    for day, values in earlier:
         row = {g.name: v for g in gates if (v := gate_value(g.metric, values)) is not None}
         history.append((day, row))
-    if not history:
-        return None
     history.append((decision.date, {g.name: g.value for g in gates if g.value is not None}))
     thresholds = {g.name: g.threshold for g in gates if g.threshold is not None}
     return trend_chart(history, thresholds)

@@ -1,14 +1,15 @@
-"""The audit log's line format: reading it back and verifying its hash chain.
+"""The audit log: appending hash-chained lines, reading them back and verifying the chain.
 
-``store.append_audit`` writes the lines; this module only reads them, so ``canary audit verify``
-and the rollout's look-ups share one idea of what a complete, chained line is. Each line is a JSON
+Writer and readers share one idea of what a complete, chained line is. Each line is a JSON
 object ``{"seq", "at", "event", "tenant", "prev", ...}`` where ``prev`` is the sha256 of the line
 before (its exact bytes without the newline) and ``seq`` counts up by one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.models import AuditLine
+from pytest_canary.store.faults import fault
+from pytest_canary.store.layout import TenantPaths
 
 MAX_AUDIT_BYTES = 1 << 30
 """An audit log keeps a year of lines: far more than any other file we read, still bounded."""
+_AUDIT_KEYS = frozenset({"seq", "at", "event", "tenant", "prev"})
 
 
 def split_audit(data: bytes) -> tuple[list[bytes], bytes | None]:
@@ -124,3 +128,60 @@ def verify_audit_bytes(path: Path, data: bytes) -> AuditVerdict:
     if torn is not None:
         notes.append(f"line {len(lines) + 1}: incomplete last line (a crash mid-write), ignored")
     return AuditVerdict(ok=True, lines=len(lines), notes=tuple(notes))
+
+
+def append_audit(
+    paths: TenantPaths,
+    event: str,
+    fields: dict[str, Any],
+    at: dt.datetime,
+    *,
+    durable: bool = True,
+) -> AuditLine:
+    """Append one complete line, chained to the line before by its sha256 (``prev``), fsynced.
+
+    Hold the tenant lock while calling it: the chain is read, then extended. ``fields`` carry
+    ids, decisions, counts and reasons only, never an address. A torn last line (a crash
+    mid-write) is left in place, not chained onto: the new line starts on a fresh line, chains to
+    the last complete one and records the torn bytes' hash as ``torn_prev``, which
+    :func:`verify_audit` accepts. ``durable=False`` leaves the fsync to the next durable line (an
+    fsync flushes the whole file), for lines that record no change of state.
+    """
+    clash = _AUDIT_KEYS & fields.keys()
+    if clash:
+        raise ValueError(f"audit fields may not set {sorted(clash)}")
+    audit = paths.check(paths.audit)
+    paths.check(paths.canary_dir).mkdir(exist_ok=True)
+    try:
+        data = audit.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    lines, torn = split_audit(data)
+    last = lines[-1] if lines else None
+    last_seq = next((parsed["seq"] for raw in reversed(lines) if (parsed := parse_line(raw))), 0)
+    record: dict[str, Any] = {
+        "seq": last_seq + 1,
+        "at": at.isoformat(),
+        "event": event,
+        "tenant": paths.tenant,
+        "prev": jsonfile.sha256_hex(last) if last is not None else None,
+        **fields,
+    }
+    if torn is not None:
+        record["torn_prev"] = jsonfile.sha256_hex(torn)
+    line = AuditLine.model_validate(record)  # a bug (bad event, naive time) fails before writing
+    fresh_line = b"\n" if data and not data.endswith(b"\n") else b""
+    payload = fresh_line + jsonfile.canonical_json(record) + b"\n"
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(audit, flags, 0o644)
+    try:
+        # One write of the whole line: with O_APPEND it lands after whatever is there, in one piece.
+        written = os.write(fd, payload)
+        while written < len(payload):  # a short write on a full disk: finish it or fail
+            written += os.write(fd, payload[written:])
+        fault("audit:after-write")
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return line

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.core.models import TENANT_PATTERN
+from pytest_canary.core.tenants import is_tenant_id
 
 BUILTIN_SOURCE = "built-in"
 VOLUME_GATE = "min_volume"
@@ -184,7 +184,7 @@ def _parse_file(text: str, where: str) -> _GateFile:
         loc = ".".join(str(part) for part in first["loc"])
         raise CanaryUsageError(f"{where}: {loc}: {first['msg']}") from None
     for tenant in parsed.tenants:  # a table no tenant id can match would apply to nobody
-        if not re.fullmatch(TENANT_PATTERN, tenant) or tenant == "all":
+        if not is_tenant_id(tenant):
             raise CanaryUsageError(
                 f"{where}: [tenants.{tenant!a}]: not a tenant id (1-63 of a-z, 0-9, '-', '_')"
             )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
+from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.jsonfile import (
     InvalidInput,
     error_text,
@@ -27,7 +28,6 @@ from pytest_canary.core.jsonfile import (
 from pytest_canary.core.models import (
     KPI_OPTIONAL_COUNTS,
     KPI_REQUIRED_FIELDS,
-    TENANT_PATTERN,
     BlocklistEntry,
     BlocklistSummary,
     Cohorts,
@@ -36,6 +36,8 @@ from pytest_canary.core.models import (
     OperateState,
     cohort_sum_problem,
 )
+from pytest_canary.core.tenants import TENANT_PATTERN
+from pytest_canary.store.layout import TenantPaths
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Each numeric KPI field with the model's own type, so a field means here what the schema says.
@@ -289,3 +291,52 @@ def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
             error=f"{where}: quota {state.quota} is not one of the steps {steps_text}",
         )
     return StateReading(where, True, sha, state=state)
+
+
+def load_state(paths: TenantPaths) -> OperateState | None:
+    """The tenant's operate state, ``None`` when there is no file, ``InvalidInput`` when corrupt."""
+    path = paths.check(paths.state)
+    if not (path.exists() or path.is_symlink()):
+        return None
+    return parse_state(read_bytes(path), str(path), paths.tenant)
+
+
+# --- the trend's history ----------------------------------------------------------------------
+
+_MAX_CHARTED_KPI_BYTES = 1 << 16  # a KPI file is a few hundred bytes; a bigger one is not charted
+
+
+def kpi_values(path: Path, tenant: str, day: dt.date) -> dict[str, float] | None:
+    """The KPI fields of one file as the decision reads them, or ``None`` when it is missing,
+    unreadable or another tenant's or day's (the same strict parser and field checks)."""
+    where = str(path)
+    try:
+        raw = parse_json(read_bytes(path, where, _MAX_CHARTED_KPI_BYTES), where)
+    except InvalidInput:
+        return None
+    reading = kpis_from_object(raw, where, tenant, day, None)
+    if reading.file_error is not None:
+        return None
+    return {name: float(value) for name, value in reading.values.items()}  # counts are ints
+
+
+def kpi_history(
+    paths: TenantPaths, day: dt.date, days: int
+) -> list[tuple[dt.date, dict[str, float]]]:
+    """The KPI fields of the ``days - 1`` days before ``day`` that have a readable file, oldest first.
+
+    Cheap: at most ``days - 1`` small files, nothing at all when none exists. A KPI file that
+    cannot be read (or leaves the root) is left out, never judged here: the decision already says
+    what was wrong with that day.
+    """
+    history = []
+    for back in range(days - 1, 0, -1):
+        earlier = day - dt.timedelta(days=back)
+        try:
+            path = paths.check(paths.kpi(earlier))
+        except CanaryUsageError:
+            continue
+        values = kpi_values(path, paths.tenant, earlier)
+        if values is not None:
+            history.append((earlier, values))
+    return history
