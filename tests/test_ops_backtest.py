@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from _evidence_fixtures import RELATIVE_TOML, split_kpis
 from _plugin_fixtures import CanaryRoot, canary_script, run
 
 HELD, WENT = "2026-11-24", "2026-11-25"
@@ -162,3 +163,17 @@ def test_a_corrupt_recorded_decision_is_named_not_compared(history: CanaryRoot) 
     assert code == 0
     assert _rows(out) == []
     assert f"- beta {HELD}: " in out and "not JSON" in out
+
+
+def test_a_relative_gate_shows_in_the_backtest_like_any_gate(tmp_path: Path) -> None:
+    root = CanaryRoot(tmp_path / "root")
+    root.path.mkdir()
+    # The canary fails 2.9 % of its attempts, control 0.5 %: the tenant's 0.7 % passes the plain gate.
+    root.tenant("gamma", date=WENT, kpis=split_kpis(canary=(60, 2000), control=(90, 18000)))
+    _cycle(root.path, WENT)
+    assert root.decision("gamma", WENT)["decision"] == "GO_25"
+
+    code, out, _ = _backtest(root, RELATIVE_TOML, "--tenant", "gamma", "--since", WENT)
+
+    assert code == 0
+    assert _rows(out) == [["gamma", WENT, "GO_25", "HOLD", "error_rate_vs_control: new gate, hold"]]

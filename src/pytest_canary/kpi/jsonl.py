@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.core.tenants import is_tenant_id
+from pytest_canary.dispatch import bucket_of_utf8
 from pytest_canary.kpi.cohorts import QuotaTimeline, check_cohort
 from pytest_canary.kpi.events import (
     EVENT_TYPES,
@@ -52,6 +53,8 @@ _EVENT_SEP = b'","event":"'
 _TS_SEP = b'","ts":"'
 
 Progress = Callable[[int], None]
+_OTHER = ("", 0, 0)
+"""The classification of another tenant's key: not counted per cohort."""
 
 
 def event_line(
@@ -124,8 +127,8 @@ class _Reader:
     ) -> None:
         self.tenant = tenant
         self.timeline = timeline
-        # Our tenant's keys already classified, with their minute: (event, bucket, time).
-        self._known: dict[bytes, tuple[str, int, dt.datetime]] = {}
+        # Keys already classified, per UTC offset: (event, bucket, quota in force), or _OTHER.
+        self._known: dict[bytes, dict[bytes, tuple[str, int, int]]] = {}
         self.tenant_key = tenant.encode()
         self.window = window
         self.fast = fast
@@ -180,24 +183,35 @@ class _Reader:
         return True
 
     def _split_fast(self, pairs: list[tuple[bytes, bytes]], offset: bytes) -> None:
-        """Count our tenant's canonical lines per cohort (the notice id decides)."""
+        """Count our tenant's canonical lines per cohort: the notice's dispatch bucket against
+        the quota in force in the line's minute (cached per key, as the minute is in the key)."""
         assert self.timeline is not None
-        prefix, cohort, known = self.tenant_key + _EVENT_SEP, self.timeline.cohort, self._known
-        counts: Counter[tuple[str, str, int]] = Counter()
+        known = self._known.setdefault(offset, {})
+        prefix = self.tenant_key + b"\0"
+        canary: Counter[tuple[str, int]] = Counter()
+        control: Counter[tuple[str, int]] = Counter()
         for key, notice in pairs:
-            if not key.startswith(prefix):
-                continue
-            full = key + offset
-            seen = known.get(full)
+            seen = known.get(key)
             if seen is None:
-                found = self._classify(key, offset)
-                assert found is not None  # the prefix is our tenant's
-                seen = known[full] = (*found, _minute(key, offset))
-            event, bucket, instant = seen
-            counts[(cohort(notice.decode(), instant), event, bucket)] += 1
+                seen = known[key] = self._key_quota(key, offset)
+            if seen is _OTHER:
+                continue
+            event, bucket, quota = seen
+            if quota and bucket_of_utf8(prefix + notice) < quota:
+                canary[(event, bucket)] += 1
+            else:
+                control[(event, bucket)] += 1
         split = self.tally.split()
-        for (name, event, bucket), count in counts.items():
-            split[name].add(event, bucket, count)
+        for name, counts in (("canary", canary), ("control", control)):
+            split[name].counts.update(counts)
+
+    def _key_quota(self, key: bytes, offset: bytes) -> tuple[str, int, int]:
+        """(event, bucket, quota in force) of our tenant's key; ``_OTHER`` for another's."""
+        assert self.timeline is not None
+        found = self._classify(key, offset)
+        if found is None:
+            return _OTHER
+        return (*found, self.timeline.quota_at(_minute(key, offset)))
 
     def flush(self) -> None:
         """Classify the pending keys into the tally; :class:`_BadKey` when one is not valid."""
