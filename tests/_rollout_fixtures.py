@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.core.models import Decision, DecisionBase, OperateState, Target
+from pytest_canary.core.models import Decision, DecisionBase, OperateState, Review, Target
 from pytest_canary.store.layout import TenantPaths
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -47,6 +47,7 @@ def decision(
     created_at: dt.datetime | None = None,
     salt: str = "",
     reasons: list[str] | None = None,
+    review: Review | None = None,
 ) -> Decision:
     """A decision as the engine would write it; the id depends on what decided, like the engine's.
 
@@ -68,7 +69,7 @@ def decision(
         trace_id=TRACE,
         created_at=created_at,
         steps=STEPS,
-        base=DecisionBase(quota=quota, kill_switch=kill_switch, serial=serial),
+        base=DecisionBase(quota=quota, kill_switch=kill_switch, serial=serial, review=review),
         target=Target(quota=target, kill_switch=verdict == "BACKOUT"),
         kill_switch_recommended=verdict == "BACKOUT",
         reasons=reasons,

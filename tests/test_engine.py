@@ -477,7 +477,11 @@ def test_go_climbs_one_step_and_stays_at_the_top(
     assert decision.target.model_dump() == {"quota": target, "kill_switch": False}
     assert decision.base.quota == quota
     assert decision.base.serial == 3
-    assert decision.reasons == []
+    (reason,) = decision.reasons
+    assert reason.endswith(
+        "operate_state.json has no history yet: taken as written"
+        f" (quota {quota} %, kill switch off, serial 3)"
+    )
 
 
 def test_custom_steps_decide_the_next_step(tmp_path: Any) -> None:
@@ -874,9 +878,13 @@ def test_decision_id_does_not_depend_on_the_serial(tmp_path: Any) -> None:
 
 
 def test_reasons_are_empty_only_for_go(tmp_path: Any) -> None:
+    entry = history_entry(
+        serial=1, decision="GO_25", decision_id="ab" * 32, kpi_date=DATE - dt.timedelta(days=1)
+    )
+    recorded = state(quota=25, serial=1, history=[entry])
     cases = [kpis(), kpis(dlq_depth=11), kpis(dlq_depth=21), None]
     for index, kpi in enumerate(cases):
-        decision = decide_files(tmp_path, kpi, operate_state=state(), folder=f"r{index}")
+        decision = decide_files(tmp_path, kpi, operate_state=recorded, folder=f"r{index}")
         assert (decision.reasons == []) is decision.is_go, decision.decision
 
 

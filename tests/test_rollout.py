@@ -27,6 +27,7 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.models import Decision, OperateState, Review, RolloutLog
 from pytest_canary.ops.rollout import (
+    DEFAULT_STEPS,
     apply_decision,
     load_decision,
     newest_decision_file,
@@ -46,7 +47,7 @@ def apply(paths: TenantPaths, made: Decision, **kwargs: Any) -> RolloutLog:
 
 
 def state_of(paths: TenantPaths) -> OperateState:
-    state = load_state(paths)
+    state = load_state(paths, DEFAULT_STEPS)
     assert state is not None
     return state
 
@@ -91,7 +92,15 @@ REFUSALS: list[tuple[str, dict[str, Any] | None, Any, Decision, dict[str, Any], 
         None,
         decision("GO_25"),
         {},
-        "kill switch off, but the state is now quota 10 kill switch on",
+        "kill switch off (no review, serial 0), but the state is now quota 10 kill switch on",
+    ),
+    (
+        "stale serial",
+        {"quota": 10, "serial": 3},
+        None,
+        decision("GO_25", serial=2),
+        {},
+        "(no review, serial 2), but the state is now quota 10 kill switch off (no review, serial 3)",
     ),
     ("target off the steps", None, None, decision("GO_30"), {}, "targets quota 30"),
 ]
@@ -161,7 +170,7 @@ APPLIED = [
     (
         "GO after review clears the kill switch",
         {"kill_switch": True, "review": REVIEW},
-        decision("GO_25", kill_switch=True),
+        decision("GO_25", kill_switch=True, review=REVIEW),
         (25, False),
     ),
     ("BACKOUT from no state", None, decision("BACKOUT"), (10, True)),
@@ -303,7 +312,7 @@ def test_a_second_go_for_the_same_kpi_date_is_not_applied(tmp_path: Path) -> Non
     assert not again.changed
     assert "one step per KPI date" in again.reasons[0]
     assert paths.state.read_bytes() == state_bytes
-    next_day = decision("GO_50", quota=25, date=KPI_DATE + dt.timedelta(days=1))
+    next_day = decision("GO_50", quota=25, serial=1, date=KPI_DATE + dt.timedelta(days=1))
     assert apply(paths, next_day).changed
     assert state_of(paths).quota == 50
 
@@ -329,11 +338,12 @@ def test_serial_and_history_grow_by_one_per_change(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     day = dt.timedelta(days=1)
     apply(paths, decision("GO_25"))
-    apply(paths, decision("GO_50", quota=25, date=KPI_DATE + day), now=NOW + day)
+    apply(paths, decision("GO_50", quota=25, serial=1, date=KPI_DATE + day), now=NOW + day)
     apply(paths, decision("HOLD", quota=50, date=KPI_DATE + 2 * day), now=NOW + 2 * day)
     apply(paths, decision("BACKOUT", quota=50, date=KPI_DATE + 3 * day), now=NOW + 3 * day)
     record_review(paths, by="anna", note="fixed the template", now=NOW + 3 * day)
-    go = decision("GO_25", kill_switch=True, date=KPI_DATE + 4 * day)
+    review = state_of(paths).review
+    go = decision("GO_25", kill_switch=True, serial=4, review=review, date=KPI_DATE + 4 * day)
     apply(paths, go, now=NOW + 4 * day)
     state = state_of(paths)
     assert state.serial == 5

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from _rollout_fixtures import decision, open_tenant, write_state
 from pytest_canary.core import jsonfile
+from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.audit import verify_audit
 from pytest_canary.store.readers import load_state
 
@@ -36,7 +37,7 @@ print(json.dumps({"changed": log.changed, "outcome": log.outcome}))
 def test_concurrent_rollouts_apply_a_decision_exactly_once(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     write_state(paths, serial=7)
-    made = decision()
+    made = decision(serial=7)
     file = tmp_path / "decision.json"
     file.write_bytes(jsonfile.model_bytes(made))
     start = tmp_path / "start"
@@ -54,7 +55,7 @@ def test_concurrent_rollouts_apply_a_decision_exactly_once(tmp_path: Path) -> No
         results.append(json.loads(out))
     assert sorted(r["outcome"] for r in results) == ["applied"] + ["unchanged"] * (WORKERS - 1)
     assert sum(r["changed"] for r in results) == 1
-    state = load_state(paths)
+    state = load_state(paths, DEFAULT_STEPS)
     assert state is not None
     assert state.serial == 8
     assert [(h.serial, h.decision_id) for h in state.history] == [(8, made.decision_id)]

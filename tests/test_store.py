@@ -18,6 +18,7 @@ from _rollout_fixtures import NOW, decision, make_root, open_tenant, snapshot, w
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.tenants import validate_tenant_id
+from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.atomic import write_atomic
 from pytest_canary.store.audit import append_audit, verify_audit
 from pytest_canary.store.decisions import record_decision
@@ -152,7 +153,7 @@ def test_a_link_made_after_open_is_refused_before_writing(tmp_path: Path, outsid
     (root / "acme" / "operate").symlink_to(outside / "operate", target_is_directory=True)
     before = snapshot(outside)
     with pytest.raises(CanaryUsageError, match="outside the canary root"):
-        load_state(paths)
+        load_state(paths, DEFAULT_STEPS)
     with pytest.raises(CanaryUsageError, match="outside the canary root"), state_lock(paths, 1):
         pass
     assert snapshot(outside) == before
@@ -265,13 +266,13 @@ def _can_acquire(lock: FileLock) -> bool:
 
 
 def test_missing_state_reads_as_none(tmp_path: Path) -> None:
-    assert load_state(open_tenant(tmp_path)) is None
+    assert load_state(open_tenant(tmp_path), DEFAULT_STEPS) is None
 
 
 def test_valid_state_reads_back(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     written = write_state(paths, quota=25, serial=3)
-    assert load_state(paths) == written
+    assert load_state(paths, DEFAULT_STEPS) == written
 
 
 @pytest.mark.parametrize(
@@ -296,7 +297,7 @@ def test_corrupt_state_is_one_line_naming_the_file(
     paths.operate_dir.mkdir()
     paths.state.write_bytes(content)
     with pytest.raises(jsonfile.InvalidInput) as info:
-        load_state(paths)
+        load_state(paths, DEFAULT_STEPS)
     message = str(info.value)
     assert "\n" not in message
     assert str(paths.state) in message
@@ -470,7 +471,7 @@ def test_any_state_file_reads_or_is_refused_in_one_line(data: bytes, tmp_path: P
     paths.operate_dir.mkdir(exist_ok=True)
     paths.state.write_bytes(data)
     try:
-        state = load_state(paths)
+        state = load_state(paths, DEFAULT_STEPS)
     except jsonfile.InvalidInput as exc:
         assert "\n" not in str(exc) and str(paths.state) in str(exc)
     else:

@@ -117,6 +117,7 @@ def decision_doc(
     kill_switch: bool = False,
     created_at: dt.datetime | None = None,
     salt: str = "",
+    serial: int = 0,
 ) -> dict[str, Any]:
     """A decision file as the engine writes it (created now unless told otherwise)."""
     created = created_at or dt.datetime.now(BERLIN).replace(microsecond=0)
@@ -136,7 +137,7 @@ def decision_doc(
         "trace_id": TRACE,
         "created_at": created.isoformat(),
         "steps": STEPS,
-        "base": {"quota": quota, "kill_switch": kill_switch, "serial": 0, "review": None},
+        "base": {"quota": quota, "kill_switch": kill_switch, "serial": serial, "review": None},
         "target": {"quota": target, "kill_switch": kill},
         "kill_switch_recommended": verdict == "BACKOUT",
         "reasons": [] if verdict.startswith("GO_") else [f"{verdict}: test"],

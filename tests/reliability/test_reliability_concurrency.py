@@ -26,6 +26,7 @@ from _reliability import (
 )
 from filelock import FileLock
 
+from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.audit import read_audit, verify_audit
 from pytest_canary.store.layout import TenantPaths
 from pytest_canary.store.readers import load_state
@@ -61,7 +62,7 @@ def test_fifty_rollouts_of_one_decision_change_the_state_once(tmp_path: Path) ->
             problems.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
         outcomes["changed=true" if "changed=true" in out else "changed=false"] += 1
     paths = TenantPaths.open(root, "acme")
-    state = load_state(paths)
+    state = load_state(paths, DEFAULT_STEPS)
     assert state is not None
     applied = [
         line
@@ -103,7 +104,7 @@ def test_ten_tenants_at_once_are_all_applied_and_none_disturbed(tmp_path: Path) 
         out, err = proc.communicate(timeout=600)
         if proc.returncode != 0 or crashed(out, err):
             problems.append(f"{tenant}: exit {proc.returncode}: {(err or out).strip()[-300:]}")
-        state = load_state(TenantPaths.open(root, tenant))
+        state = load_state(TenantPaths.open(root, tenant), DEFAULT_STEPS)
         assert state is not None
         if state.quota == 50 and len(state.history) == 1 and state.tenant == tenant:
             applied += 1

@@ -36,6 +36,7 @@ from _reliability import (
 
 from pytest_canary.core.models import Decision, OperateState
 from pytest_canary.ops import rollout
+from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.atomic import TEMP_PREFIX
 from pytest_canary.store.audit import read_audit, split_audit, verify_audit
 from pytest_canary.store.layout import TenantPaths
@@ -88,6 +89,7 @@ class Lane:
             date=date,
             quota=state.quota,
             kill_switch=state.kill_switch,
+            serial=state.serial,
             salt=f"{self.root.name}-{self.round}",
             created_at=now_berlin(),
         )
@@ -99,7 +101,7 @@ class Lane:
 
     def one(self, fault: str | None) -> None:
         before_bytes = self.paths.state.read_bytes()
-        before = load_state(self.paths)
+        before = load_state(self.paths, DEFAULT_STEPS)
         assert before is not None
         made = self._next_decision(before)
         file = self.root / f"decision-{self.round}.json"
@@ -129,7 +131,7 @@ class Lane:
     def check(self, made: Decision, before: OperateState, before_bytes: bytes, where: str) -> None:
         tally, problems = self.tally, self.problems
         try:
-            now = load_state(self.paths)
+            now = load_state(self.paths, DEFAULT_STEPS)
         except Exception as exc:
             tally["state unreadable"] += 1
             problems.append(f"{where}: state does not parse: {exc}")
@@ -160,7 +162,7 @@ class Lane:
             problems.append(f"{where}: the next rollout failed: {exc}")
             return
         tally["next: changed=true" if log.changed else "next: changed=false"] += 1
-        final = load_state(self.paths)
+        final = load_state(self.paths, DEFAULT_STEPS)
         assert final is not None
         ids = [h.decision_id for h in final.history]
         if ids.count(made.decision_id) != 1 or final.history[:-1] != before.history:

@@ -30,6 +30,7 @@ from _reliability import (
     state_doc,
 )
 
+from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.audit import verify_audit
 from pytest_canary.store.layout import TenantPaths
 from pytest_canary.store.readers import load_state
@@ -259,7 +260,7 @@ def test_a_log_that_cannot_be_written_after_the_state_is_completed_by_the_next_r
         text=True,
     )
     paths = TenantPaths.open(root, "acme")
-    state = load_state(paths)
+    state = load_state(paths, DEFAULT_STEPS)
     assert first.returncode == 4
     assert first.stderr.count("\n") == 1
     assert "the state was written (serial 1)" in first.stderr
@@ -267,7 +268,7 @@ def test_a_log_that_cannot_be_written_after_the_state_is_completed_by_the_next_r
     assert state is not None and (state.quota, state.serial) == (50, 1)
     second = subprocess.run(argv, cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
-    after = load_state(paths)
+    after = load_state(paths, DEFAULT_STEPS)
     assert after == state
     assert paths.rollout_json(KPI_DATE).exists()
     assert verify_audit(paths.audit).ok

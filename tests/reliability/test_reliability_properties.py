@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.tenants import TENANT_PATTERN, validate_tenant_id
-from pytest_canary.ops.rollout import load_decision
+from pytest_canary.ops.rollout import DEFAULT_STEPS, load_decision
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import TenantPaths
 from pytest_canary.store.readers import load_state
@@ -130,7 +130,7 @@ def test_any_damaged_state_file_reads_or_is_one_line_invalid(
     payload = data.draw(_mutations(dump(doc)) | json_values.map(lambda v: dump({**doc, key: v})))
     tenant.state.write_bytes(payload)
     try:
-        state = load_state(tenant)
+        state = load_state(tenant, DEFAULT_STEPS)
     except jsonfile.InvalidInput as exc:
         assert "\n" not in str(exc)
         return

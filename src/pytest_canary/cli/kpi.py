@@ -102,8 +102,10 @@ def _timeline(paths: TenantPaths, err: TextIO) -> QuotaTimeline | None:
     if not path.exists() and not path.is_symlink():
         return QuotaTimeline.initial(paths.tenant)
     where = display_path(path)
+    # The steps of gates/ (else built-in), as a decision run from here reads the state.
+    steps = options.gate_config(None).for_tenant(paths.tenant, os.environ).steps
     try:
-        state = parse_state(read_bytes(path, where), where, paths.tenant)
+        state = parse_state(read_bytes(path, where), where, paths.tenant, steps)
     except InvalidInput as exc:
         err.write(
             f"canary kpi: warning: {exc}; the KPI file gets no cohorts, so a gate with"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
@@ -18,6 +19,7 @@ def register(subparsers: Any, name: str) -> None:
     options.add_root(parser)
     parser.add_argument("--by", required=True, help="who reviewed")
     parser.add_argument("--note", required=True, help="what was reviewed, one line")
+    parser.add_argument("--gates", help="gate file or folder (for the steps)")
     options.add_lock_timeout(parser)
     parser.set_defaults(handler=run)
 
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         note=args.note,
         now=now_berlin(),
         lock_timeout=options.check_lock_timeout(args.lock_timeout),
+        steps=options.gate_config(args.gates).for_tenant(args.tenant, os.environ).steps,
     )
     print(
         f"{args.tenant}: review recorded by {args.by} (serial {state.serial});"

@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     config = options.gate_config(args.gates)
     statuses = []
     for paths in options.tenants(root, args.tenant, args.all):
-        first = config.for_tenant(paths.tenant, os.environ).steps[0]
-        statuses.append(tenant_status(paths, today, first))
+        steps = config.for_tenant(paths.tenant, os.environ).steps
+        statuses.append(tenant_status(paths, today, steps))
     if args.json:
         print(json.dumps([s.as_json() for s in statuses], indent=2, sort_keys=True))
     else:

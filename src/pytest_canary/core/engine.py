@@ -317,6 +317,14 @@ def _reasons(case: Case, base: Base, counted: Iterable[GateResult]) -> list[str]
         reasons.append(
             f"no state file yet ({case.state.path}): starting at {case.gates.steps[0]} %"
         )
+    state = case.state.state
+    if state is not None and not state.history:
+        # Nothing to check it against: a state written by hand (or a migration) starts the record.
+        switch = "on" if state.kill_switch else "off"
+        reasons.append(
+            f"{case.state.path} has no history yet: taken as written (quota {state.quota} %,"
+            f" kill switch {switch}, serial {state.serial})"
+        )
     kpi_count = case.kpis.values.get("hard_bounces")
     summary = case.blocklist.summary
     if summary is not None and kpi_count is not None and summary.hard_bounces_on_date > kpi_count:

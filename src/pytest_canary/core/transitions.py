@@ -64,11 +64,6 @@ def plan_rollout(
 ) -> Plan:
     """SPEC §6 in its order, after the foreign-tenant and corrupt-state checks. Raises on refusal."""
     tenant = state.tenant
-    if state.quota not in steps:
-        raise RolloutRefused(
-            f"{tenant}: the state's quota {state.quota} is not one of the steps {_list(steps)};"
-            " the state file is left for review, nothing was written"
-        )
     rollouts = [h for h in state.history if h.event == "ROLLOUT"]
     done = next((h for h in rollouts if h.decision_id == decision.decision_id), None)
     if done is not None:
@@ -106,18 +101,21 @@ def _go_plan(
     state: OperateState, decision: Decision, steps: Sequence[int], now: dt.datetime
 ) -> Plan:
     base, target = decision.base, decision.target.quota
-    if (base.quota, base.kill_switch) != (state.quota, state.kill_switch):
-        raise RolloutRefused(
-            f"{state.tenant}: stale {decision.decision} decision: made for quota {base.quota}"
-            f" {_switch(base.kill_switch)}, but the state is now quota {state.quota}"
-            f" {_switch(state.kill_switch)} (serial {state.serial}); decide again;"
-            " nothing was written"
-        )
     if state.pause is not None:  # paused after the decision was made: it no longer holds
         raise RolloutRefused(
             f"{state.tenant}: stale {decision.decision} decision: the tenant was paused by"
             f" {state.pause.by} at {state.pause.at.isoformat()} (serial {state.serial});"
             " nothing was written"
+        )
+    # The whole base, serial included: any write since the decision (a review, a BACKOUT, a
+    # review cleared by it ...) means the GO was judged against a state that is gone.
+    judged = (base.quota, base.kill_switch, base.review, base.pause, base.serial)
+    if judged != (state.quota, state.kill_switch, state.review, state.pause, state.serial):
+        raise RolloutRefused(
+            f"{state.tenant}: stale {decision.decision} decision: made for"
+            f" {_described(base.quota, base.kill_switch, base.review, base.serial)}, but the"
+            f" state is now {_described(state.quota, state.kill_switch, state.review, state.serial)};"
+            " decide again; nothing was written"
         )
     if target not in steps:
         raise RolloutRefused(
@@ -304,6 +302,11 @@ def _one_line(option: str, value: str, limit: int) -> str:
             " (addresses never go into the state or the audit log)"
         )
     return text
+
+
+def _described(quota: int, kill_switch: bool, review: Review | None, serial: int) -> str:
+    reviewed_by = f"review by {review.by} at {review.at.isoformat()}" if review else "no review"
+    return f"quota {quota} {_switch(kill_switch)} ({reviewed_by}, serial {serial})"
 
 
 def _switch(on: bool) -> str:

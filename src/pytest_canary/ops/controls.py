@@ -60,7 +60,7 @@ def apply_control(
     require_aware(now)
     who, text = review_text(by, note)
     with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths) or initial_state(paths.tenant, steps)
+        current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
         if action == "KILL":
             new = killed(current, steps, by=who, note=text, now=now, trace=trace)
         elif action == "PAUSE":

@@ -119,7 +119,7 @@ def apply_decision(
     if not ladder:
         raise RolloutRefused(f"{paths.tenant}: the decision names no steps; decide again")
     with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths) or initial_state(paths.tenant, ladder)
+        current = read_state_or_refuse(paths, ladder) or initial_state(paths.tenant, ladder)
         plan = plan_rollout(current, decision, ladder, now, max_age)
         if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
             before, after = applied_views(plan.repeat)
@@ -222,14 +222,15 @@ def record_review(
     """Record a review (SPEC §6 re-entry after BACKOUT): the next GO may clear the kill switch.
 
     ``by`` and ``note`` must each be one non-empty line without an e-mail address (usage error,
-    checked before anything is touched). A corrupt state is refused; a missing one is the
+    checked before anything is touched). A state the decision and the rollout would not accept
+    (corrupt, a quota off ``steps``, at odds with its history) is refused; a missing one is the
     initial state at ``steps[0]``. Writes the state (serial + 1, a ``REVIEW`` history entry),
     then a ``REVIEW`` audit line.
     """
     require_aware(now)
     who, text = review_text(by, note)
     with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths) or initial_state(paths.tenant, steps)
+        current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
         new = reviewed(current, by=who, note=text, now=now)
         write_state(paths, new)
         fields = {
@@ -251,9 +252,9 @@ def record_review(
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def read_state_or_refuse(paths: TenantPaths) -> OperateState | None:
+def read_state_or_refuse(paths: TenantPaths, steps: Sequence[int]) -> OperateState | None:
     try:
-        return load_state(paths)
+        return load_state(paths, steps)
     except jsonfile.InvalidInput as exc:
         raise RolloutRefused(
             f"{exc}; the state file is left for review, nothing was written"

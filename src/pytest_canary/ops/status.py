@@ -9,6 +9,7 @@ warning: the KPI engine has stopped delivering, and every decision since has hel
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,18 +49,18 @@ def newest_kpi_date(paths: TenantPaths) -> dt.date | None:
     return max(dated_files(paths.dir, KPI_FILE), default=None)
 
 
-def tenant_status(paths: TenantPaths, today: dt.date, first_step: int) -> TenantStatus:
-    """One tenant's status; ``first_step`` is the quota of a tenant without a state file."""
+def tenant_status(paths: TenantPaths, today: dt.date, steps: Sequence[int]) -> TenantStatus:
+    """One tenant's status; ``steps[0]`` is the quota of a tenant without a state file."""
     status = TenantStatus(paths.tenant)
     try:
-        state = load_state(paths)
+        state = load_state(paths, steps)
     except jsonfile.InvalidInput as exc:
         state = None
         status.state, status.state_error = "corrupt", str(exc)
         status.warnings.append(f"state file corrupt: {exc}")
     if state is None and status.state != "corrupt":
         status.state = "missing"
-        status.quota, status.kill_switch, status.pending_review = first_step, False, False
+        status.quota, status.kill_switch, status.pending_review = steps[0], False, False
     elif state is not None:
         status.quota, status.kill_switch = state.quota, state.kill_switch
         status.pending_review = state.kill_switch and state.review is None

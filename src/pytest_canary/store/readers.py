@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -255,11 +256,13 @@ def read_blocklist(path: Path, date: dt.date) -> BlocklistReading:
     return BlocklistReading(where, True, sha, summary=summary)
 
 
-def parse_state(data: bytes, where: str, tenant: str) -> OperateState:
+def parse_state(data: bytes, where: str, tenant: str, steps: Sequence[int]) -> OperateState:
     """A state file's bytes read strictly, as the rollout wrote them, or :class:`InvalidInput`.
 
-    The one definition of a valid state, for the decision and the rollout alike: ``"25"`` for a
-    quota or a number for a time is not a file the rollout wrote, nor is another tenant's state.
+    The one definition of a valid state, for the decision, the rollout, the review and validate
+    alike: ``"25"`` for a quota or a number for a time is not a file the rollout wrote, nor is
+    another tenant's state, a quota that is not one of ``steps``, or a state that disagrees with
+    its own history (see :func:`history_problem`).
     """
     parse_json(data, where)  # NaN, duplicate keys, BOM ...
     try:
@@ -268,7 +271,48 @@ def parse_state(data: bytes, where: str, tenant: str) -> OperateState:
         raise InvalidInput(validation_message(where, exc)) from None
     if state.tenant != tenant:
         raise InvalidInput(f"{where}: field tenant is {state.tenant!r}, not {tenant!r}")
+    if state.quota not in steps:
+        steps_text = ", ".join(str(s) for s in steps)
+        raise InvalidInput(f"{where}: quota {state.quota} is not one of the steps {steps_text}")
+    problem = history_problem(state)
+    if problem is not None:
+        raise InvalidInput(f"{where}: {problem}; edited by hand? the file is left for review")
     return state
+
+
+def history_problem(state: OperateState) -> str | None:
+    """Why ``state`` disagrees with its history, or ``None``.
+
+    Every writer appends one history entry and sets quota, kill switch and serial to what that
+    entry says, so a state whose fields differ from its last entry, or whose serials skip, was
+    changed by something else. Only the fields every event carries are compared (serial,
+    ``to_quota``, ``kill_switch``), so a new kind of event fits without a change here. An empty
+    history is a bootstrap: the state is taken as written.
+    """
+    if not state.history:
+        return None
+    for before, after in zip(state.history, state.history[1:], strict=False):
+        if after.serial != before.serial + 1:
+            return (
+                f"field history: serial {after.serial} follows serial {before.serial};"
+                " serials rise by one"
+            )
+    last = state.history[-1]
+    for name, value, expected in (
+        ("quota", state.quota, last.to_quota),
+        ("kill_switch", state.kill_switch, last.kill_switch),
+        ("serial", state.serial, last.serial),
+    ):
+        if value != expected:
+            return (
+                f"field {name} is {_json_word(value)}, but the last history entry"
+                f" (serial {last.serial}, {last.event}) left it {_json_word(expected)}"
+            )
+    return None
+
+
+def _json_word(value: int | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
@@ -279,26 +323,21 @@ def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
     try:
         data = read_bytes(path, where)
         sha = sha256_hex(data)
-        state = parse_state(data, where, tenant)
+        state = parse_state(data, where, tenant, steps)
     except InvalidInput as exc:
         return StateReading(where, True, sha, error=str(exc))
-    if state.quota not in steps:
-        steps_text = ", ".join(str(s) for s in steps)
-        return StateReading(
-            where,
-            True,
-            sha,
-            error=f"{where}: quota {state.quota} is not one of the steps {steps_text}",
-        )
     return StateReading(where, True, sha, state=state)
 
 
-def load_state(paths: TenantPaths) -> OperateState | None:
-    """The tenant's operate state, ``None`` when there is no file, ``InvalidInput`` when corrupt."""
+def load_state(paths: TenantPaths, steps: Sequence[int]) -> OperateState | None:
+    """The tenant's operate state, ``None`` when there is no file, ``InvalidInput`` when corrupt.
+
+    ``steps`` are the configured steps: a quota off them is corrupt too (see :func:`parse_state`).
+    """
     path = paths.check(paths.state)
     if not (path.exists() or path.is_symlink()):
         return None
-    return parse_state(read_bytes(path), str(path), paths.tenant)
+    return parse_state(read_bytes(path), str(path), paths.tenant, steps)
 
 
 # --- the trend's history ----------------------------------------------------------------------

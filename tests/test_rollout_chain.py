@@ -1,0 +1,125 @@
+"""The chain from decision file to state, as an operator (or an attacker) drives the CLI.
+
+A rollout applies only a decision that is true to the state now; a state that disagrees with its
+own history is refused by every command, and reported by ``validate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from _engine_fixtures import history_entry
+from _plugin_fixtures import DATE, CanaryRoot, canary_script, run
+
+EXIT_GO, EXIT_HOLD, EXIT_USAGE, EXIT_BACKOUT, EXIT_REFUSED = 0, 1, 2, 3, 4
+EARLIER = "2026-11-25"
+
+
+def canary(root: CanaryRoot, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``canary <command> --root <root> --tenant acme <args>`` from the folder holding the root."""
+    argv = [canary_script(), command, "--root", str(root.path), "--tenant", "acme", *args]
+    return run(argv, cwd=root.path.parent, env=dict(os.environ))
+
+
+def review(root: CanaryRoot) -> subprocess.CompletedProcess[str]:
+    return canary(root, "review", "--by", "oncall-anna", "--note", "DLQ cause fixed")
+
+
+# --- a GO is stale after any write since it was decided ---------------------------------------
+
+
+def test_a_go_decided_before_a_later_backout_is_stale(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=EARLIER, dlq_depth=37)
+    assert canary(canary_root, "cycle", "--date", EARLIER).returncode == EXIT_BACKOUT
+    assert review(canary_root).returncode == EXIT_GO
+    canary_root.tenant("acme", date=DATE)  # good KPIs the next day
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO  # not applied
+    canary_root.tenant("acme", date=EARLIER, dlq_depth=80)  # the earlier day, corrected: worse
+    assert canary(canary_root, "cycle", "--date", EARLIER).returncode == EXIT_BACKOUT
+    backed_out = canary_root.snapshot()
+
+    done = canary(canary_root, "rollout")  # the newest decision: the GO judged before it
+
+    assert done.returncode == EXIT_REFUSED, done.stdout + done.stderr
+    assert "stale GO_25 decision" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert canary_root.snapshot() == backed_out  # nothing written, the kill switch stays on
+    state = canary_root.state()
+    assert state is not None and (state["kill_switch"], state["review"]) == (True, None)
+
+
+# --- a state at odds with its history ---------------------------------------------------------
+
+
+def _edited_state(**fields: Any) -> dict[str, Any]:
+    """A state one GO_25 into its history (serial 1, to quota 25), with ``fields`` over it."""
+    entry = history_entry(serial=1, decision="GO_25", decision_id="ab" * 32)
+    return {"quota": 25, "serial": 1, "history": [entry], **fields}
+
+
+EDITED = [
+    ("quota raised by hand", _edited_state(quota=100, serial=0), "field quota is 100"),
+    ("serial rewound", _edited_state(serial=0), "field serial is 0"),
+    ("kill switch cleared by hand", _edited_state(kill_switch=True), "field kill_switch is true"),
+    (
+        "a serial skipped",
+        _edited_state(
+            serial=3,
+            history=[
+                history_entry(serial=1, decision="GO_25", decision_id="ab" * 32),
+                history_entry(serial=3, decision="GO_25", decision_id="cd" * 32),
+            ],
+        ),
+        "serial 3 follows serial 1",
+    ),
+    ("quota not a step", {"quota": 30}, "quota 30 is not one of the steps"),
+]
+
+
+@pytest.mark.parametrize(("state", "says"), [e[1:] for e in EDITED], ids=[e[0] for e in EDITED])
+def test_every_command_refuses_a_state_at_odds_with_its_history(
+    canary_root: CanaryRoot, state: dict[str, Any], says: str
+) -> None:
+    canary_root.tenant("acme", state=state)
+    state_bytes = canary_root.state_file().read_bytes()
+
+    decided = canary(canary_root, "decide", "--date", DATE)
+    assert decided.returncode == EXIT_HOLD
+    recorded = canary_root.decision()
+    assert recorded["decision"] == "HOLD"
+    assert any(says in reason for reason in recorded["reasons"]), recorded["reasons"]
+
+    for command in (canary(canary_root, "rollout"), review(canary_root)):
+        assert command.returncode == EXIT_REFUSED, command.stdout + command.stderr
+        assert says in command.stderr
+        assert len(command.stderr.strip().splitlines()) == 1
+
+    checked = run(
+        [canary_script(), "validate", str(canary_root.state_file())], cwd=canary_root.path
+    )
+    assert checked.returncode == 1
+    assert says in checked.stdout
+    assert canary_root.state_file().read_bytes() == state_bytes
+
+
+def test_a_state_without_history_is_taken_as_written_and_said_so(
+    canary_root: CanaryRoot,
+) -> None:
+    canary_root.tenant("acme", state={"quota": 50, "serial": 4})
+    assert canary(canary_root, "cycle", "--date", DATE).returncode == EXIT_GO
+    reasons = canary_root.decision()["reasons"]
+    assert any("has no history yet: taken as written (quota 50 %" in r for r in reasons)
+    state = canary_root.state()
+    assert state is not None
+    assert (state["quota"], state["serial"]) == (100, 5)
+    assert [entry["serial"] for entry in state["history"]] == [5]
+    checked = run(
+        [canary_script(), "validate", str(canary_root.state_file())], cwd=canary_root.path
+    )
+    assert checked.returncode == 0, checked.stdout
+    assert json.loads(canary_root.state_file().read_text())["history"][0]["from_quota"] == 50
