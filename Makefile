@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_PATHS := src tests tools demo $(wildcard benchmarks)
 
-.PHONY: demo test lint fmt clean bench reliability
+.PHONY: demo test lint fmt clean bench reliability lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format $(PY_PATHS)
 	$(BIN)/ruff check --fix $(PY_PATHS)
+
+# The hashed lock of what the canary workflows install (pip install --require-hashes).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml .github/requirements/canary.in --universal \
+	  --python-version 3.11 --generate-hashes --custom-compile-command "make lock" \
+	  --quiet -o .github/requirements/canary.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "canary-daily.yml"
 PR_WORKFLOW = REPO / ".github" / "workflows" / "canary-pr.yml"
+FRESHNESS = REPO / ".github" / "workflows" / "canary-freshness.yml"
 SCRIPTS = REPO / ".github" / "scripts"
 ROOT = "artifacts/reports/mahnwesen"
 DATE = "2026-11-26"
 REHEARSED = {
     "discover": {"discover"},
     "gate": {"decide"},
-    "apply": {"apply", "incidents", "shards"},
+    "apply": {"apply", "push", "incidents", "shards"},
+    "results": {"summary"},
 }
 SKIPPED = {"install"}
 KPIS: dict[str, dict[str, Any]] = {
@@ -51,6 +54,9 @@ calls=$(wc -l <"$FAKE_GH_LOG")
 if [ -n "${FAKE_GH_FAIL_EVERY:-}" ] && [ $((calls % FAKE_GH_FAIL_EVERY)) -eq 0 ]; then
   echo "HTTP 403: You have exceeded a secondary rate limit (https://docs.github.example)" >&2
   exit 1
+fi
+if [ "$1 $2" = "run list" ]; then
+  echo "${FAKE_GH_RUNS:-[]}"
 fi
 if [ "$1 $2" = "issue list" ]; then
   if [ -n "${FAKE_GH_OPEN:-}" ]; then
@@ -275,22 +281,21 @@ class Rehearsal:
     def apply(
         self, downloaded: Path, checkout: Path | None = None
     ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        """The apply step (no token), then the push step: one result with both outputs."""
         work = checkout or self.checkout("apply")
         self.apply_checkout = work
         out = self.tmp / f"run{self.runs}" / "canary-applied"
-        done = self.step(
-            "apply",
-            "apply",
-            work,
-            {
-                "CANARY_DECISIONS": str(downloaded),
-                "CANARY_OUT": str(out),
-                "CANARY_BRANCH": "main",
-                "CANARY_PUSH_BACKOFF": "0",
-                "GITHUB_STEP_SUMMARY": str(self.tmp / f"run{self.runs}" / "apply-summary.md"),
-            },
-        )
-        return done, out
+        summary = {"GITHUB_STEP_SUMMARY": str(self.tmp / f"run{self.runs}" / "apply-summary.md")}
+        given = {"CANARY_DECISIONS": str(downloaded), "CANARY_OUT": str(out), **summary}
+        applied = self.step("apply", "apply", work, given)
+        if applied.returncode != 0:
+            return applied, out
+        given = {"CANARY_OUT": str(out), "CANARY_BRANCH": "main", "CANARY_PUSH_TOKEN": "t0ken"}
+        pushed = self.step("apply", "push", work, {**given, "CANARY_PUSH_BACKOFF": "0", **summary})
+        return subprocess.CompletedProcess(
+            pushed.args, pushed.returncode, applied.stdout + pushed.stdout,
+            applied.stderr + pushed.stderr,
+        ), out  # fmt: skip
 
     def incidents(self, work: Path, out: Path) -> subprocess.CompletedProcess[str]:
         return self.step(
@@ -843,3 +848,118 @@ def test_ten_thousand_tenants_through_discovery_a_few_gate_shards_and_the_batche
     assert words == {"GO_25", "GO_50", "BACKOUT"}
     changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
     assert len(changed.splitlines()) == sum(r["changed"] for r in report)
+
+
+# --- the test results job, and the token ------------------------------------------------------
+
+
+def test_the_results_job_fans_in_every_shard_and_tables_the_whole_run(
+    rehearsal: Rehearsal,
+) -> None:
+    downloaded = rehearsal.decide(shard_min="1")  # a shard per tenant
+    summary = rehearsal.tmp / "results-summary.md"
+
+    done = rehearsal.step(
+        "results", "summary", rehearsal.tmp,
+        {"CANARY_IN": str(downloaded), "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    junit = sorted(p.name for p in (downloaded / "junit").glob("*.xml"))
+    assert junit == ["shard-01.xml", "shard-02.xml", "shard-03.xml"]  # what is published
+    cases = [ET.parse(downloaded / "junit" / name).iter("testcase") for name in junit]
+    assert len([c for shard in cases for c in shard]) == 3 * 7
+    text = summary.read_text(encoding="utf-8")
+    assert "3 tenant(s): 1 BACKOUT, 1 HOLD, 1 GO_50" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "%" in line]
+    assert [row.split(" | ")[1] for row in rows[:3]] == ["BACKOUT", "HOLD", "GO_50"]
+
+
+def test_no_hook_of_the_checkout_runs_while_the_push_holds_the_token(
+    rehearsal: Rehearsal,
+) -> None:
+    downloaded = rehearsal.decide()
+    work = rehearsal.checkout("apply")
+    leak = rehearsal.tmp / "leaked"
+    hook = work / ".git" / "hooks" / "pre-push"
+    hook.write_text(f"#!/bin/sh\nenv > {leak}\n")  # as code run in the apply step could
+    hook.chmod(0o755)
+
+    applied, _ = rehearsal.apply(downloaded, work)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert not leak.exists()
+    apply_env = _step("apply", "apply").get("env", {})
+    assert not [v for v in apply_env.values() if "token" in str(v)]
+
+
+# --- the freshness check ----------------------------------------------------------------------
+
+
+def _freshness(rehearsal: Rehearsal, work: Path, runs: list[dict[str, str]]) -> tuple[int, str]:
+    out = rehearsal.tmp / "status"
+    given = {"CANARY_OUT": str(out)}
+    rehearsal.env.update({"FAKE_GH_RUNS": json.dumps(runs), "CANARY_TODAY": DATE})
+    status = rehearsal.step("check", "status", work, given, FRESHNESS)
+    assert status.returncode == 0, status.stdout + status.stderr
+    done = rehearsal.step("check", "check", work, {**given, "GH_TOKEN": "t0ken"}, FRESHNESS)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _run(conclusion: str, at: str = f"{DATE}T06:31:00Z") -> dict[str, str]:
+    url = f"https://github.example/acme/dunning/actions/runs/{len(conclusion)}"
+    return {"conclusion": conclusion, "status": "completed", "url": url, "createdAt": at,
+            "event": "schedule"}  # fmt: skip
+
+
+def test_freshness_is_quiet_after_a_successful_daily_run(rehearsal: Rehearsal) -> None:
+    work = rehearsal.checkout("fresh")
+    code, output = _freshness(rehearsal, work, [_run("failure"), _run("success")])
+    assert code == 0, output
+    assert "issue create" not in rehearsal.gh_log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("runs", "says"),
+    [
+        ([], f"no run of canary-daily.yml started on {DATE}"),
+        ([_run("failure")], "(schedule): failure: https://github.example/acme/dunning/"),
+        ([_run("success", f"{DATE}T00:10:00+03:00")], "no run of canary-daily.yml started"),
+    ],
+)
+def test_freshness_opens_an_alert_on_a_missed_or_failed_daily_run(
+    rehearsal: Rehearsal, runs: list[dict[str, str]], says: str
+) -> None:
+    work = rehearsal.checkout("fresh")
+
+    code, output = _freshness(rehearsal, work, runs)
+
+    assert code == 1
+    assert says in output
+    calls = rehearsal.gh_log.read_text().splitlines()
+    created = [c for c in calls if c.startswith("issue create")]
+    assert len(created) == 1
+    assert says in rehearsal.gh_log.read_text()  # in the body, one line per problem
+    assert "--title canary: the daily run needs attention --label canary-alert" in created[0]
+
+
+def test_freshness_alerts_on_stale_kpis_and_comments_on_the_open_alert(
+    rehearsal: Rehearsal,
+) -> None:
+    work = rehearsal.checkout("fresh")
+    (work / ROOT / "acme" / f"{DATE}.json").rename(work / ROOT / "acme" / "2026-11-20.json")
+    rehearsal.env["FAKE_GH_OPEN"] = "9:canary: the daily run needs attention"
+
+    code, output = _freshness(rehearsal, work, [_run("success")])
+
+    assert code == 1
+    assert "acme: newest KPI file 2026-11-20.json" in output
+    calls = rehearsal.gh_log.read_text().splitlines()
+    assert [c.split(" --body")[0] for c in calls if c.startswith("issue c")] == ["issue comment 9"]
+
+
+def test_every_shell_step_of_the_freshness_workflow_is_rehearsed() -> None:
+    for name, job in _workflow(FRESHNESS)["jobs"].items():
+        for step in job["steps"]:
+            if "run" in step:
+                assert step.get("id") in {"status", "check"} | SKIPPED, f"{name}: {step['name']}"

@@ -1,4 +1,4 @@
-"""The GitHub workflows, checked offline: zizmor, GitHub's workflow schema, and our own rules.
+"""The GitHub workflows, checked offline: zizmor, actionlint, GitHub's schemas, and our own rules.
 
 Both tools run with every proxy variable pointing at a closed local port, so a check that tried to
 reach the network would fail here instead of passing on a machine that happens to have one.
@@ -83,8 +83,8 @@ def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(job_name, step) for job_name, job in workflow["jobs"].items() for step in job["steps"]]
 
 
-def test_the_three_workflows_exist() -> None:
-    assert {"canary-daily.yml", "canary-pr.yml", "ci.yml"} <= set(NAMES)
+def test_the_four_workflows_exist() -> None:
+    assert {"canary-daily.yml", "canary-pr.yml", "canary-freshness.yml", "ci.yml"} <= set(NAMES)
 
 
 # --- zizmor -----------------------------------------------------------------------------------
@@ -133,6 +133,36 @@ def test_the_schema_check_rejects_an_unknown_key(tmp_path: Path) -> None:
     assert "broken.yml" in done.stdout
 
 
+# --- actionlint -------------------------------------------------------------------------------
+
+
+def test_actionlint_finds_nothing() -> None:
+    done = _run(_tool("actionlint"), "-color=false", "-no-color", *map(str, WORKFLOWS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ""
+
+
+def test_actionlint_does_find_what_it_is_run_for(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        BAD_WORKFLOW.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    needs: nobody")
+    )
+    done = _run(_tool("actionlint"), "-color=false", "-no-color", str(bad))
+    assert done.returncode == 1
+    assert "nobody" in done.stdout
+
+
+def test_dependabot_watches_the_actions_and_the_lock() -> None:
+    path = REPO / ".github" / "dependabot.yml"
+    done = _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    updates = yaml.safe_load(path.read_text())["updates"]
+    assert {(u["package-ecosystem"], u["directory"]) for u in updates} == {
+        ("github-actions", "/"),
+        ("pip", "/.github/requirements"),
+    }
+
+
 # --- our own rules ----------------------------------------------------------------------------
 
 
@@ -149,11 +179,13 @@ def test_least_privilege_pinned_actions_and_no_expressions_in_run(name: str) -> 
     for job_name, step in _steps(workflow):
         assert "${{" not in step.get("run", ""), f"{name}: {job_name}: expression inside run:"
         if str(step.get("uses", "")).startswith("actions/checkout@"):
-            pushes = name == "canary-daily.yml" and job_name == "apply"
-            assert step["with"]["persist-credentials"] is pushes, f"{name}: {job_name}"
+            assert step["with"]["persist-credentials"] is False, f"{name}: {job_name}"
+        if step.get("id") == "install":
+            assert '--require-hashes -r "$CANARY_REQUIREMENTS"' in step["run"]
+            assert "--no-deps" in step["run"].splitlines()[-1]
 
 
-def test_only_the_apply_job_may_write() -> None:
+def test_each_job_writes_only_what_it_must() -> None:
     writers = {}
     for name in NAMES:
         for job_name, job in _load(name)["jobs"].items():
@@ -162,7 +194,52 @@ def test_only_the_apply_job_may_write() -> None:
             granted = {k for k, v in permissions.items() if v == "write"}
             if granted:
                 writers[f"{name}:{job_name}"] = granted
-    assert writers == {"canary-daily.yml:apply": {"contents", "issues"}}
+    assert writers == {
+        "canary-daily.yml:apply": {"contents", "issues"},
+        "canary-daily.yml:results": {"checks"},
+        "canary-pr.yml:results": {"checks"},
+        "canary-freshness.yml:check": {"issues"},
+    }
+
+
+def test_the_token_reaches_only_steps_that_run_no_canary_code() -> None:
+    """In the writer job: the push (git) and the incidents (gh, the standard library)."""
+    for name in NAMES:
+        for job_name, job in _load(name)["jobs"].items():
+            for step in job["steps"]:
+                holds = any("github.token" in str(v) for v in step.get("env", {}).values())
+                if holds:
+                    assert step["id"] in {"push", "incidents", "check"}, f"{name}: {job_name}"
+                    assert "canary " not in step["run"].replace("canary-", ""), step["id"]
+    apply = _load("canary-daily.yml")["jobs"]["apply"]
+    assert "github.ref_name == github.event.repository.default_branch" in apply["if"]
+
+
+def test_the_test_results_are_published_by_one_pinned_action_in_both_workflows() -> None:
+    for name in ("canary-daily.yml", "canary-pr.yml"):
+        results = _load(name)["jobs"]["results"]
+        uses = [s["uses"] for s in results["steps"] if "uses" in s]
+        publish = [u for u in uses if u.startswith("EnricoMi/publish-unit-test-result-action@")]
+        assert len(publish) == 1, name
+        assert results["permissions"]["checks"] == "write"
+
+
+def test_one_version_of_each_action_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if "uses:" in line:
+                action, _, pin = line.split("uses:")[1].strip().partition("@")
+                pins.setdefault(action, set()).add(pin)
+    assert {a: len(p) for a, p in pins.items()} == dict.fromkeys(pins, 1), pins
+
+
+def test_the_required_check_reports_in_a_merge_queue_too() -> None:
+    workflow = _load("canary-pr.yml")
+    assert "merge_group" in workflow[True]
+    # A merge group has no pull request number: without the ref, every queue entry would share
+    # one group and cancel the others.
+    assert "|| github.ref" in workflow["concurrency"]["group"]
 
 
 def test_daily_runs_at_half_past_seven_berlin_and_can_be_dispatched() -> None:

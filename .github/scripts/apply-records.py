@@ -47,7 +47,9 @@ def _cell(text: str) -> str:
 def _annotate(rows: list[dict[str, Any]], title: str, why: str) -> None:
     for n, row in enumerate(rows):
         if n == ANNOTATIONS - 1 and len(rows) > ANNOTATIONS:
-            print(f"::error title={title}::and {len(rows) - n} more tenant(s): see the step summary")
+            print(
+                f"::error title={title}::and {len(rows) - n} more tenant(s): see the step summary"
+            )
             return
         tenant = _escape(row["tenant"]).replace(":", "%3A").replace(",", "%2C")
         print(f"::error title={title} {tenant}::{_escape(why + ': ' + str(row['reason']))}")

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "prune": "pytest_canary.cli.prune",
     "audit": "pytest_canary.cli.audit",
     "backtest": "pytest_canary.cli.backtest",
+    "summary": "pytest_canary.cli.summary",
     "kill": "pytest_canary.cli.controls",
     "pause": "pytest_canary.cli.controls",
     "resume": "pytest_canary.cli.controls",
