@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 # Imported first, so in-process inner runs share one copy of the plugin's modules.
-import pytest_canary.plugin.run  # noqa: F401
+import pytest_canary.plugin.controller  # noqa: F401
 from _plugin_fixtures import DATE, CanaryRoot
 
 MANY = 51  # one more than report.TERMINAL_FULL_LIMIT

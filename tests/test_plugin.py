@@ -18,7 +18,7 @@ import pytest
 # In-process inner runs drop the modules they imported when they end; imported here first, the
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
 import pytest_canary.ops.rollout
-import pytest_canary.plugin.run  # noqa: F401
+import pytest_canary.plugin.controller  # noqa: F401
 from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot, run_inner
 
 BUILTIN = "pytest_canary/mahnwesen.toml"
@@ -365,7 +365,8 @@ import sys
 
 def test_pydantic_not_loaded():
     assert "pydantic" not in sys.modules
-    assert "pytest_canary.plugin.run" not in sys.modules
+    assert "pytest_canary.plugin.controller" not in sys.modules
+    assert "pytest_canary.plugin.collection" not in sys.modules
 
 
 def test_plain():

@@ -15,7 +15,7 @@ import pytest
 # In-process inner runs drop the modules they imported when they end; imported here first, the
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
 import pytest_canary.ops.rollout
-import pytest_canary.plugin.run  # noqa: F401
+import pytest_canary.plugin.controller  # noqa: F401
 from _plugin_fixtures import DATE, TRACE, CanaryRoot, run_inner
 
 XDIST = ("-p", "xdist", "-n", "2")
@@ -208,3 +208,34 @@ def test_decision_and_rollout_hooks_run_once_per_tenant_on_the_controller(
         ("rollout", "acme", "controller"),
         ("rollout", "beta", "controller"),
     ]
+
+
+PLUGINS_CONFTEST = """
+from pytest_canary.plugin import COLLECTION_KEY, CONTROLLER_KEY
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    where = "worker" if hasattr(config, "workerinput") else "controller"
+    kinds = sorted(
+        type(config.stash[key]).__name__
+        for key in (COLLECTION_KEY, CONTROLLER_KEY)
+        if key in config.stash
+    )
+    with open(config.rootpath / f"plugins-{getattr(config, 'workerinput', {}).get('workerid', where)}.txt", "w") as out:
+        out.write(" ".join(kinds))
+"""
+
+
+def test_the_controller_plugin_is_registered_only_on_the_controller(
+    pytester: pytest.Pytester, canary_root: CanaryRoot
+) -> None:
+    two_tenants(canary_root)
+    pytester.makeconftest(PLUGINS_CONFTEST)
+    canary(pytester, canary_root, *XDIST, "--canary-dry-run")
+    found = {p.name: p.read_text() for p in pytester.path.glob("plugins-*.txt")}
+    assert found == {
+        "plugins-controller.txt": "CanaryCollection CanaryController",
+        "plugins-gw0.txt": "CanaryCollection",
+        "plugins-gw1.txt": "CanaryCollection",
+    }

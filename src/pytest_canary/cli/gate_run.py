@@ -50,10 +50,13 @@ class _Collector:
     def pytest_canary_decision(self, decision: Any, config: Any) -> None:
         self.decisions.append(decision)
 
-    def pytest_unconfigure(self, config: Any) -> None:
-        run = config.pluginmanager.get_plugin("canary-run")
-        if run is not None:
-            self.problems = list(run.problems)
+    def pytest_sessionfinish(self, session: Any) -> None:
+        """After the controller's (tryfirst): the decisions it could not write or roll out."""
+        from pytest_canary.plugin import CONTROLLER_KEY
+
+        controller = session.config.stash.get(CONTROLLER_KEY, None)
+        if controller is not None:
+            self.problems = list(controller.problems)
 
 
 def _argv(args: argparse.Namespace, *, rollout: bool) -> list[str]:

@@ -1,14 +1,23 @@
 """The pytest entry point ``canary``: options, hookspecs and the switch that activates a run.
 
 Installed, this module is imported by every pytest run, so it imports nothing heavy: the real work
-lives in :mod:`pytest_canary.plugin.run` and loads only when ``--canary-tenant`` is given.
+loads only when ``--canary-tenant`` is given. Then the run's plugins are registered and kept in
+``config.stash``: :class:`~pytest_canary.plugin.collection.CanaryCollection` on every process,
+:class:`~pytest_canary.plugin.collection.CanaryWorker` on an xdist worker and
+:class:`~pytest_canary.plugin.controller.CanaryController` on the controller only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_canary.core.engine import Case
+    from pytest_canary.core.models import BlocklistSummary, Kpis, OperateState
+    from pytest_canary.plugin.collection import CanaryCollection, CanaryWorker
+    from pytest_canary.plugin.controller import CanaryController
 
 HELP_TENANT = "decide this tenant (repeatable); 'all' selects every tenant folder under the root"
 HELP_DATE = "KPI date as YYYY-MM-DD (default: today in Europe/Berlin)"
@@ -19,6 +28,9 @@ HELP_GATES = (
 HELP_ROLLOUT = "apply each decision after deciding (the full daily cycle)"
 HELP_DRY_RUN = "decide and report, but write nothing under the root"
 _SECONDARY = ("canary_date", "canary_root", "canary_gates", "canary_rollout", "canary_dry_run")
+COLLECTION_KEY: pytest.StashKey[CanaryCollection] = pytest.StashKey()
+CONTROLLER_KEY: pytest.StashKey[CanaryController] = pytest.StashKey()
+_WORKER_KEY: pytest.StashKey[CanaryWorker] = pytest.StashKey()
 _FLAGS = {
     "canary_date": "--canary-date",
     "canary_root": "--canary-root",
@@ -51,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Stay inert unless a tenant is selected; then hand the run to :class:`CanaryRun`."""
+    """Stay inert unless a tenant is selected; then register the run's plugins."""
     config.addinivalue_line(
         "markers",
         'canary_gate(severity="hold", shadow=False): a custom canary gate, run once per tenant',
@@ -62,13 +74,43 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{stray[0]} needs --canary-tenant (no tenant selected)")
         return
     from pytest_canary.core.errors import CanaryUsageError
-    from pytest_canary.plugin.run import CanaryRun
+    from pytest_canary.plugin.cases import Cases
+    from pytest_canary.plugin.collection import CanaryCollection, CanaryWorker
+    from pytest_canary.plugin.controller import CanaryController
+    from pytest_canary.plugin.ledger import Ledger
+    from pytest_canary.plugin.options import RunOptions
 
     try:
-        run = CanaryRun.start(config)
+        options = RunOptions.from_config(config)
+        cases = Cases(config, options)
     except CanaryUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(run, CanaryRun.PLUGIN_NAME)
+    ledger = Ledger()
+    collection = CanaryCollection(options, cases, ledger)
+    config.stash[COLLECTION_KEY] = collection
+    config.pluginmanager.register(collection)
+    if hasattr(config, "workerinput"):
+        worker = CanaryWorker(config, ledger)
+        config.stash[_WORKER_KEY] = worker
+        config.pluginmanager.register(worker)
+    else:
+        controller = CanaryController(config, options, cases, ledger)
+        config.stash[CONTROLLER_KEY] = controller
+        config.pluginmanager.register(controller)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Unregister the run's plugins, as pytest's own junitxml does with its writer."""
+    _unregister(config, CONTROLLER_KEY)
+    _unregister(config, _WORKER_KEY)
+    _unregister(config, COLLECTION_KEY)
+
+
+def _unregister(config: pytest.Config, key: pytest.StashKey[Any]) -> None:
+    plugin = config.stash.get(key, None)
+    if plugin is not None:
+        del config.stash[key]
+        config.pluginmanager.unregister(plugin)
 
 
 @pytest.fixture
@@ -80,30 +122,30 @@ def canary_tenant(request: pytest.FixtureRequest) -> str:
     return str(param)
 
 
-def _run(request: pytest.FixtureRequest) -> Any:
-    return request.config.pluginmanager.get_plugin("canary-run")
+def _case(request: pytest.FixtureRequest, tenant: str) -> Case:
+    return request.config.stash[COLLECTION_KEY].cases.case(tenant)
 
 
 @pytest.fixture
-def canary_kpis(request: pytest.FixtureRequest, canary_tenant: str) -> Any:
+def canary_kpis(request: pytest.FixtureRequest, canary_tenant: str) -> Kpis | None:
     """The tenant's validated KPIs (``pytest_canary.core.models.Kpis``), ``None`` when invalid."""
-    return _run(request).case(canary_tenant).kpis.model
+    return _case(request, canary_tenant).kpis.model
 
 
 @pytest.fixture
-def canary_state(request: pytest.FixtureRequest, canary_tenant: str) -> Any:
+def canary_state(request: pytest.FixtureRequest, canary_tenant: str) -> OperateState | None:
     """The tenant's operate state (``OperateState``), ``None`` when missing or corrupt."""
-    return _run(request).case(canary_tenant).state.state
+    return _case(request, canary_tenant).state.state
 
 
 @pytest.fixture
 def canary_thresholds(request: pytest.FixtureRequest, canary_tenant: str) -> dict[str, float]:
     """The tenant's effective thresholds, ``{gate: value}``."""
-    gates = _run(request).case(canary_tenant).gates
+    gates = _case(request, canary_tenant).gates
     return {spec.name: spec.threshold for spec in gates.gates}
 
 
 @pytest.fixture
-def canary_blocklist(request: pytest.FixtureRequest, canary_tenant: str) -> Any:
+def canary_blocklist(request: pytest.FixtureRequest, canary_tenant: str) -> BlocklistSummary | None:
     """A summary of the tenant's blocklist (``BlocklistSummary``: counts, never addresses)."""
-    return _run(request).case(canary_tenant).blocklist.summary
+    return _case(request, canary_tenant).blocklist.summary

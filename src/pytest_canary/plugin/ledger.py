@@ -1,4 +1,4 @@
-"""What should have reported and what did: the controller's ledger of a canary run's gates.
+"""What should have reported and what did: the ledger of a canary run's gates.
 
 Under xdist the controller collects nothing: it learns the gates each worker expected from the
 workers' output, and their verdicts from the reports they send. A gate that never reported
@@ -16,7 +16,7 @@ import pytest
 from pytest_canary.core.models import GateResult, GateStatus
 from pytest_canary.plugin.items import MESSAGE_KEY, STATUS_KEY, GateItem
 
-__all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_status", "expected_of"]
+__all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_verdict", "expected_of"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,21 @@ def expected_of(item: pytest.Item, shadow_of: Callable[[str, str], bool]) -> Exp
         "custom",
         bool(marker.kwargs.get("shadow", False)),
     )
+
+
+def custom_verdict(
+    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None], severity: str
+) -> tuple[GateStatus, str]:
+    """A custom gate's status and, when it failed, its one line (``HOLD: name [tenant] ...``)."""
+    status = custom_status(report, call, severity)
+    if not report.failed:
+        return status, ""
+    word = "BACKOUT" if status == "backout" else "HOLD"
+    first = str(call.excinfo.value).strip().splitlines() if call.excinfo else []
+    callspec = getattr(item, "callspec", None)
+    tenant = callspec.params.get("canary_tenant", "?") if callspec else "?"
+    name = getattr(item, "originalname", item.name)
+    return status, f"{word}: {name} [{tenant}] ({status}): {first[0] if first else 'failed'}"
 
 
 def custom_status(

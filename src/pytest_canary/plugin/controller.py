@@ -1,0 +1,164 @@
+"""The plugin of the controller only: reports in, one decision per tenant, written once.
+
+Registered where ``workerinput`` is absent (the only process without xdist, the controller with
+it). It records every gate's verdict, learns from the workers which gates should have reported,
+and at the end decides each tenant, writes the decision, rolls out, reports and sets the exit
+status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_canary.core import engine
+from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core.models import Decision, RolloutLog
+from pytest_canary.plugin.cases import Cases
+from pytest_canary.plugin.ledger import Expected, Ledger
+from pytest_canary.plugin.options import RunOptions
+from pytest_canary.render import github, report, trend
+from pytest_canary.store.decisions import record_decision
+from pytest_canary.store.lock import LOCK_TIMEOUT
+from pytest_canary.store.readers import kpi_history
+from pytest_canary.store.settings import now_berlin
+
+
+class CanaryController:
+    """Decides, writes and rolls out a canary run's tenants, on the controller."""
+
+    def __init__(
+        self, config: pytest.Config, options: RunOptions, cases: Cases, ledger: Ledger
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.cases = cases
+        self.ledger = ledger
+        self.decisions: list[Decision] = []
+        self.rollouts: dict[str, RolloutLog] = {}
+        self.problems: list[str] = []
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give every xdist worker the controller's date and trace id: one run, one date."""
+        node.workerinput["canary_date"] = self.options.date.isoformat()
+        node.workerinput["canary_trace_id"] = self.options.trace_id
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect each gate's verdict, from this process or from an xdist worker."""
+        self.ledger.record(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Learn from a finished worker which gates it expected to run."""
+        expected = getattr(node, "workeroutput", {}).get("canary_expected", {})
+        for nodeid, values in expected.items():
+            self.ledger.expect(nodeid, Expected(*values))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Decide every tenant once; write, roll out, set the exit status."""
+        if len(self.options.tenants) > report.TERMINAL_FULL_LIMIT and (
+            self.config.option.tbstyle == "auto"
+        ):
+            # pytest builds its failures section in O(failures x items), minutes at 10,000
+            # tenants, and a gate's section only repeats its one line, which the short summary
+            # and JUnit (its reports are made by now) carry anyway: a large run leaves it out.
+            self.config.option.tbstyle = "no"
+        if exitstatus not in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.TESTS_FAILED,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            return  # interrupted, internal or usage error: no decision from a broken run
+        if self.config.option.collectonly:
+            return  # listing the gates judges nothing: no decision, no file
+        for tenant in self.options.tenants:
+            self._finish_tenant(tenant)
+            self.cases.forget(tenant)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()  # after the progress dots: a workflow command starts a line
+        github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
+        all_go = all(d.is_go for d in self.decisions) and not self.problems
+        session.exitstatus = (
+            pytest.ExitCode.OK
+            if all_go and not self._other_failures()
+            else pytest.ExitCode.TESTS_FAILED
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """List each tenant's decision, quota before → after and reasons."""
+        if not self.decisions:
+            return
+        terminalreporter.section("canary")
+        for line in report.terminal_lines(self.decisions, self.rollouts):
+            terminalreporter.write_line(line)
+        for line in self.problems:
+            terminalreporter.write_line(line, red=True)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _finish_tenant(self, tenant: str) -> None:
+        case = self.cases.case(tenant)
+        custom, missing = self.ledger.custom_results(tenant)
+        missing.extend(self._disagreements(tenant))
+        decision = engine.decide(case, custom, missing)
+        self.decisions.append(decision)
+        if self.options.dry_run:
+            self.config.hook.pytest_canary_decision(decision=decision, config=self.config)
+            return
+        paths = self.cases.paths[tenant]
+        try:
+            earlier = kpi_history(paths, decision.date, trend.TREND_DAYS)
+            chart = trend.decision_trend(decision, earlier)
+            record_decision(paths, decision, report.decision_markdown(decision, trend=chart))
+        except (OSError, RolloutRefused, CanaryUsageError) as exc:
+            self.problems.append(f"{tenant}: decision not written: {exc}")
+            return
+        self.config.hook.pytest_canary_decision(decision=decision, config=self.config)
+        if self.options.rollout:
+            self._roll_out(decision, list(case.gates.steps))
+
+    def _roll_out(self, decision: Decision, steps: list[int]) -> None:
+        from pytest_canary.ops.rollout import DEFAULT_MAX_AGE, apply_decision
+
+        tenant = decision.tenant
+        try:
+            log = apply_decision(
+                self.cases.paths[tenant],
+                decision,
+                steps=steps,
+                now=now_berlin(),
+                max_age=DEFAULT_MAX_AGE,
+                lock_timeout=LOCK_TIMEOUT,
+            )
+        except (RolloutRefused, CanaryUsageError, OSError) as exc:
+            self.problems.append(f"{tenant}: rollout refused: {exc}")
+            return
+        self.rollouts[tenant] = log
+        self.config.hook.pytest_canary_rollout(result=log, config=self.config)
+
+    def _disagreements(self, tenant: str) -> list[str]:
+        """Built-in gates whose reported verdict differs from the controller's (an input changed)."""
+        names = []
+        for nodeid, exp in self.ledger.of_tenant(tenant):
+            if exp.kind == "custom" or nodeid not in self.ledger.statuses:
+                continue
+            if self.ledger.statuses[nodeid][0] != self.cases.result(tenant, exp.gate).status:
+                names.append(exp.gate)
+        return names
+
+    def _other_failures(self) -> bool:
+        """Whether a test that is not a gate failed (the ledger records every failed report)."""
+        return any(
+            status == "error" and nodeid not in self.ledger.expected
+            for nodeid, (status, _) in self.ledger.statuses.items()
+        )
+
+
+def _print_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
