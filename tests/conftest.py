@@ -1,6 +1,6 @@
 """Shared fixtures: a clean environment for every test, and ``canary_root`` to build a root.
 
-``canary_root`` writes real files the way an upstream job would (SPEC §3), so a test drives the
+``canary_root`` writes real files the way an upstream job would (docs/contract.md), so a test drives the
 plugin or the CLI against a root it can read back::
 
     def test_something(canary_root):

@@ -1,6 +1,6 @@
 """The ``canary`` console script, run as an operator runs it: a subprocess on a real root.
 
-Every exit code of SPEC §7, and the same decision as ``pytest -p canary`` on the same inputs.
+Every exit code of docs/contract.md, and the same decision as ``pytest -p canary`` on the same inputs.
 No command ever shows a traceback (``run`` checks every output).
 """
 

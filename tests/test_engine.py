@@ -1,4 +1,4 @@
-"""The decision engine against every rule of SPEC §4–§5, boundaries included.
+"""The decision engine against every rule of gates and deciding (docs/contract.md), boundaries included.
 
 Each case is written as real files under ``tmp_path`` and read back through the real readers, so
 what is asserted here is what ``canary decide`` and the plugin would decide from the same files.

@@ -1,4 +1,4 @@
-"""Gate definitions (SPEC §4): built-ins, gate files, tenant tables, env overrides and sources."""
+"""Gate definitions (docs/contract.md, Gates): built-ins, gate files, tenant tables, env overrides and sources."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The input readers (SPEC §3): KPI file, blocklist and operate state, from real files.
+"""The input readers (docs/file-formats.md): KPI file, blocklist and operate state, from real files.
 
 A reader never raises on what a user or an upstream job can get wrong: it returns a reading whose
 problems are one line each, naming the file and the field.
@@ -376,7 +376,7 @@ def test_a_bad_extra_key_is_ignored_but_cannot_feed_a_gate(tmp_path: Path) -> No
 
     reading = read_kpis(path, "acme", DATE)
 
-    assert reading.valid  # other keys are allowed and ignored (SPEC §3)
+    assert reading.valid  # other keys are allowed and ignored (docs/file-formats.md)
     assert "custom_metric" not in reading.values
     assert "must be a finite number" in reading.unusable["custom_metric"]
 

@@ -1,4 +1,4 @@
-"""canary prune: SPEC §8 retention on real files, dated by name against a fixed --today."""
+"""canary prune: the contract's retention on real files, dated by name against a fixed --today."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Packaging (SPEC §2, §4): the built-in gates match the repo's, and the wheel carries them."""
+"""Packaging: the built-in gates match the repo's, and the wheel carries them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property tests: whatever lands in the KPI, blocklist or state file, reading it never raises and
-the decision is never GO unless every input is valid (SPEC §3, issue 2 "Bad input")."""
+the decision is never GO unless every input is valid (docs/contract.md: bad input never crashes anything)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _is_rate(value: Any) -> bool:
 
 
 def _valid_kpis(raw: dict[str, Any]) -> bool:
-    """The SPEC's rules for a KPI file, written out independently of the reader."""
+    """The contract's rules for a KPI file, written out independently of the reader."""
     if any(isinstance(v, float) and not math.isfinite(v) for v in raw.values()):
         return False  # written as NaN / Infinity, which JSON does not allow
     typed = {k: v for k, v in raw.items() if k in (*KPI_REQUIRED_FIELDS, "errors", "soft_bounces")}

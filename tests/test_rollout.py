@@ -1,4 +1,4 @@
-"""Applying decisions and reviews to the state: every rule of SPEC §6, on real files."""
+"""Applying decisions and reviews to the state: every rule of rolling out (docs/contract.md), on real files."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The malformed inputs of campaign 1, hand-written and generated (seeded), as plain data.
 
 A :class:`BadCase` names what it breaks (``category``), the bytes or values it puts there, and
-whether the input is invalid by the SPEC (then it may never give GO nor change the state). A few
+whether the input is invalid by the contract (then it may never give GO nor change the state). A few
 odd but valid inputs ride along (``invalid=False``): they must only not crash.
 """
 
@@ -136,7 +136,7 @@ def _junk(rng: random.Random, depth: int = 0) -> Any:
 
 
 def _valid_kpi_value(name: str, value: Any) -> bool:
-    """The SPEC's rule for one KPI number, written out here independently of the models."""
+    """The contract's rule for one KPI number, written out here independently of the models."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     try:

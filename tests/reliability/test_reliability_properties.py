@@ -3,7 +3,7 @@
 The CLI campaign runs a few hundred hand-written and seeded cases end to end; here hypothesis
 generates thousands of tenant ids, override values, decision and state files for the functions
 every command goes through. Each must answer with a value or the one-line user error of its
-kind, never another exception, and never accept what the SPEC calls invalid.
+kind, never another exception, and never accept what the contract calls invalid.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The decision: pure functions, data in, ``Decision`` out. No pytest, no I/O, no clock.
 
-The order of the rules is the contract (SPEC §5): any backout gate backs out (the safe direction
+The order of the rules is the contract (docs/contract.md, Deciding): any backout gate backs out (the safe direction
 wins even over invalid input); then invalid input, a held gate or an unreviewed kill switch holds;
 only then does the quota go up one step.
 """
@@ -70,7 +70,7 @@ class Case:
 
 @dataclass(frozen=True)
 class Base:
-    """The state a decision is judged against (SPEC §5, one step per KPI date)."""
+    """The state a decision is judged against (docs/contract.md: one step per KPI date)."""
 
     quota: int
     kill_switch: bool
@@ -356,7 +356,7 @@ def _threshold_identity(case: Case, spec: GateSpec) -> list[Any]:
 
 
 def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
-    # The KPI contents when valid, else the raw file's sha256 (SPEC §5).
+    # The KPI contents when valid, else the raw file's sha256 (docs/contract.md, Deciding).
     kpis: Any = case.kpis.contents if case.kpis.valid else {"sha256": case.kpis.sha256}
     identity = {
         "tenant": case.tenant,

@@ -197,7 +197,7 @@ class BlocklistEntry(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     reason: str
-    # Without an offset the time is Berlin's (SPEC §3), which JSON Schema's date-time cannot say.
+    # Without an offset the time is Berlin's (docs/contract.md), which JSON Schema's date-time cannot say.
     added_at: Annotated[
         dt.datetime | None,
         WithJsonSchema(

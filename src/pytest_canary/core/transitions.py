@@ -1,7 +1,7 @@
 """What a decision or a review does to an operate state: pure functions, no I/O, no clock.
 
 ``rollout.py`` reads the state under the lock, asks :func:`plan_rollout` or :func:`reviewed`
-what the next state is, and writes it. Keeping the rules of SPEC §6 here, apart from the files,
+what the next state is, and writes it. Keeping the rules of rolling out (docs/contract.md) here, apart from the files,
 lets them be read (and tested) as the table they are.
 """
 
@@ -31,7 +31,7 @@ class Plan:
     """The outcome of one decision on one state.
 
     ``new_state`` is ``None`` when the state file must not be written. ``repeat`` is the history
-    entry of a decision that was applied already (SPEC §6 rule 2).
+    entry of a decision that was applied already (docs/contract.md, Rolling out, rule 2).
     """
 
     outcome: Literal["applied", "unchanged"]
@@ -62,7 +62,8 @@ def plan_rollout(
     now: dt.datetime,
     max_age: dt.timedelta,
 ) -> Plan:
-    """SPEC §6 in its order, after the foreign-tenant and corrupt-state checks. Raises on refusal."""
+    """The rules of rolling out (docs/contract.md) in their order, after the foreign-tenant and
+    corrupt-state checks. Raises on refusal."""
     tenant = state.tenant
     rollouts = [h for h in state.history if h.event == "ROLLOUT"]
     done = next((h for h in rollouts if h.decision_id == decision.decision_id), None)
@@ -164,7 +165,7 @@ def _after_decision(
 
 
 def reviewed(state: OperateState, *, by: str, note: str, now: dt.datetime) -> OperateState:
-    """The state with a review recorded (SPEC §6 re-entry after BACKOUT); quota and switch kept.
+    """The state with a review recorded (docs/contract.md: re-entry after a BACKOUT); quota and switch kept.
 
     ``by`` and ``note`` must each be one non-empty line and hold no e-mail address: they go into
     the history and the audit log, which never hold an address. Otherwise a usage error. A state

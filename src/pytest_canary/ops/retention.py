@@ -1,4 +1,4 @@
-"""Retention (SPEC §8): which of a tenant's files are old enough to go, and the audit log's cut.
+"""Retention (docs/contract.md, Retention): which of a tenant's files are old enough to go, and the audit log's cut.
 
 A file is recognised only by its name, and its age is the date in its name (never its mtime):
 
@@ -45,7 +45,7 @@ from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.settings import BERLIN
 
 MINIMUM_DAYS = {"kpi": 90, "log": 90, "audit": 365, "run_log": 30}
-"""SPEC §8: each retention may be raised, never lowered below these."""
+"""docs/contract.md: each retention may be raised, never lowered below these."""
 
 KIND_LABELS = {
     "kpi": "KPI file",
@@ -79,7 +79,7 @@ class Retention:
             if days < minimum:
                 option = "--" + kind.replace("_", "-") + "-days"
                 raise CanaryUsageError(
-                    f"{option} {days}: below the minimum of {minimum} days (SPEC §8);"
+                    f"{option} {days}: below the minimum of {minimum} days (docs/retention.md);"
                     " retention can be raised, never lowered"
                 )
             values[kind] = days

@@ -1,7 +1,7 @@
 """Applying a decision or a review to a tenant's state: the only writer of ``operate_state.json``.
 
 The rules (what a decision does to a state) are pure, in ``transitions.py``; this module does the
-I/O around them, all under the tenant's state lock and in the order of SPEC §6: the state first
+I/O around them, all under the tenant's state lock and in the order of docs/contract.md (Rolling out): the state first
 (the commit point: one atomic rename), then the rollout log, then the audit line.
 
 Crash safety. A kill before the rename leaves the old state (its temporary file is swept by the
@@ -11,7 +11,7 @@ for it, and completes the record: rollout log and audit line, the line marked ``
 log ``applied`` with ``changed=true`` (the change did happen, once). Nothing that happened to the
 state goes unrecorded, and nothing is applied twice.
 
-Refusals write nothing at all, not even an audit line (SPEC §6: "exit 4, nothing written"); the
+Refusals write nothing at all, not even an audit line (docs/contract.md: "exit 4, nothing written"); the
 caller reports them (exit code, terminal summary, annotations). A run that changes nothing still
 appends an audit line, and writes the rollout log of its date unless that log already records an
 applied change: a repeated or concurrent run never overwrites "applied" with "unchanged" (the
@@ -101,7 +101,7 @@ def apply_decision(
     lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] | None = None,
 ) -> RolloutLog:
-    """Apply ``decision`` to the tenant's state (SPEC §6, in its order), under the state lock.
+    """Apply ``decision`` to the tenant's state (docs/contract.md, Rolling out, in its order), under the state lock.
 
     Returns the rollout log that was written. Raises :class:`RolloutRefused`, having written
     nothing, for a decision of another tenant, a corrupt state, a decision older than
@@ -219,7 +219,7 @@ def record_review(
     lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] = DEFAULT_STEPS,
 ) -> OperateState:
-    """Record a review (SPEC §6 re-entry after BACKOUT): the next GO may clear the kill switch.
+    """Record a review (docs/contract.md: re-entry after a BACKOUT): the next GO may clear the kill switch.
 
     ``by`` and ``note`` must each be one non-empty line without an e-mail address (usage error,
     checked before anything is touched). A state the decision and the rollout would not accept

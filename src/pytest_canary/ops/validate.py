@@ -1,7 +1,8 @@
 """``canary validate`` and ``canary schema``: every file we read or write, checked by its name.
 
-Files are recognised by name, as they are laid out under the root (SPEC §3); anything else is
-skipped, so the command can serve as a pre-commit hook over whatever files a commit touches.
+Files are recognised by name, as they are laid out under the root (docs/contract.md, Files at a
+glance; the names are :mod:`pytest_canary.store.layout`'s); anything else is skipped, so the
+command can serve as a pre-commit hook over whatever files a commit touches.
 """
 
 from __future__ import annotations

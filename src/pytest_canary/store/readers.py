@@ -160,7 +160,7 @@ def kpis_from_object(
             elif not isinstance(value, bool) and isinstance(value, int | float):
                 values[name] = _NUMBER.validate_python(value)
         except ValidationError as exc:
-            # Other keys are ignored (SPEC §3): a bad one only fails a gate that uses it.
+            # Other keys are ignored (docs/file-formats.md): a bad one only fails a gate that uses it.
             (errors if adapter is not None else unusable)[name] = _first_error(exc)
     for name in KPI_REQUIRED_FIELDS:
         if name not in raw:
@@ -203,7 +203,7 @@ def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
 def _added_on(entry: BlocklistEntry) -> dt.date:
     assert entry.added_at is not None
     stamp = entry.added_at
-    if stamp.tzinfo is None:  # the SPEC: timestamps without an offset are Berlin time
+    if stamp.tzinfo is None:  # docs/contract.md: timestamps without an offset are Berlin time
         stamp = stamp.replace(tzinfo=BERLIN)
     return stamp.astimezone(BERLIN).date()
 
