@@ -506,7 +506,7 @@ def test_an_unreadable_audit_log_refuses_a_repeat_in_one_line(tmp_path: Path) ->
     before = snapshot(paths.dir)
     with pytest.raises(RolloutRefused) as info:
         apply(paths, made)
-    assert "cannot read the audit log" in str(info.value) and "\n" not in str(info.value)
+    assert "audit.jsonl: is a folder" in str(info.value) and "\n" not in str(info.value)
     assert snapshot(paths.dir) == before
 
 

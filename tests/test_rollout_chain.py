@@ -22,7 +22,7 @@ EARLIER = "2026-11-25"
 
 def canary(root: CanaryRoot, command: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``canary <command> --root <root> --tenant acme <args>`` from the folder holding the root."""
-    argv = [canary_script(), command, "--root", str(root.path), "--tenant", "acme", *args]
+    argv = [canary_script(), *command.split(), "--root", str(root.path), "--tenant", "acme", *args]
     return run(argv, cwd=root.path.parent, env=dict(os.environ))
 
 
@@ -123,3 +123,46 @@ def test_a_state_without_history_is_taken_as_written_and_said_so(
     )
     assert checked.returncode == 0, checked.stdout
     assert json.loads(canary_root.state_file().read_text())["history"][0]["from_quota"] == 50
+
+
+# --- an audit log with a line no reader can parse ---------------------------------------------
+
+NESTED = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["audit verify"], 1),
+        (["review", "--by", "oncall-anna", "--note", "checked"], EXIT_REFUSED),
+        (["cycle", "--date", DATE], EXIT_REFUSED),
+        (["rollout"], EXIT_REFUSED),
+        (["prune", "--today", DATE], EXIT_REFUSED),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else str(value),
+)
+def test_a_deeply_nested_audit_line_refuses_in_one_line_and_writes_nothing(
+    canary_root: CanaryRoot, command: list[str], code: int
+) -> None:
+    canary_root.tenant("acme", state={"quota": 25})
+    if command == ["rollout"]:
+        assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+    audit = canary_root.path / "acme" / "canary" / "audit.jsonl"
+    audit.parent.mkdir(exist_ok=True)
+    audit.write_bytes(NESTED)
+    before = _without_lock(canary_root.snapshot())
+
+    done = canary(canary_root, *command)
+
+    assert done.returncode == code, done.stdout + done.stderr
+    said = [
+        line for line in (done.stdout + done.stderr).splitlines() if "nested too deeply" in line
+    ]
+    assert len(said) == 1 and "line 1" in said[0], done.stdout + done.stderr
+    if command[0] not in ("cycle", "audit verify"):  # those two report in their own summary
+        assert done.stderr.count("\n") == 1, done.stderr
+    assert _without_lock(canary_root.snapshot()) == before
+
+
+def _without_lock(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in files.items() if not name.endswith(".lock")}

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
+from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import AuditLine
 from pytest_canary.store.faults import fault
 from pytest_canary.store.layout import TenantPaths
@@ -41,12 +42,52 @@ def split_audit(data: bytes) -> tuple[list[bytes], bytes | None]:
 
 
 def parse_line(raw: bytes) -> dict[str, Any] | None:
+    """The line as a dict when it is a complete audit line, else ``None``."""
+    return None if line_problem(raw) is not None else json.loads(raw)
+
+
+def line_problem(raw: bytes) -> str | None:
+    """Why ``raw`` is not a complete audit line, or ``None`` when it is one.
+
+    Through the strict decoder, like every file we read: a hostile line (nested thousands deep,
+    NaN, a duplicate key) is a problem to report, never a traceback.
+    """
     try:
-        value = json.loads(raw)
+        value = jsonfile.parse_json(raw, "line")
         AuditLine.model_validate(value)
-    except (ValueError, ValidationError):
-        return None
-    return value if isinstance(value, dict) else None
+    except jsonfile.InvalidInput as exc:
+        return str(exc).removeprefix("line: ")
+    except ValidationError as exc:
+        return jsonfile.validation_message("line", exc).removeprefix("line: ")
+    return None
+
+
+def require_readable(paths: TenantPaths) -> None:
+    """Refuse (one line) unless every complete line of the tenant's audit log can be read.
+
+    A writer checks this before it writes anything: a log it could not extend must not be found
+    out after the state was already written. Tolerated, as :func:`verify_audit` tolerates them:
+    a torn last line, and a torn line the next line vouches for with ``torn_prev``.
+    """
+    audit = paths.check(paths.audit)
+    try:
+        data = jsonfile.read_bytes(audit, limit=MAX_AUDIT_BYTES)
+    except jsonfile.InvalidInput as exc:
+        if not (audit.exists() or audit.is_symlink()):
+            return
+        raise RolloutRefused(f"{paths.tenant}: {exc}; nothing was written") from None
+    lines, _ = split_audit(data)
+    for number, raw in enumerate(lines, start=1):
+        problem = line_problem(raw)
+        if problem is None:
+            continue
+        after = parse_line(lines[number]) if number < len(lines) else None
+        if after is not None and after.get("torn_prev") == jsonfile.sha256_hex(raw):
+            continue
+        raise RolloutRefused(
+            f"{paths.tenant}: {audit}: line {number} is not a readable audit line ({problem});"
+            " nothing was written: restore the line or move the log aside"
+        )
 
 
 def read_audit(path: Path) -> list[dict[str, Any]]:
@@ -94,21 +135,25 @@ def verify_audit_bytes(path: Path, data: bytes) -> AuditVerdict:
     lines, torn = split_audit(data)
     notes: list[str] = []
     prev: tuple[int, bytes, int] | None = None  # line number, raw bytes, seq
-    pending_torn: tuple[int, str] | None = None
+    pending_torn: tuple[int, str, str] | None = None  # line number, sha256, why it is unreadable
 
     def bad(number: int, problem: str) -> AuditVerdict:
         return AuditVerdict(False, len(lines), number, f"{path}: line {number}: {problem}")
 
+    def incomplete(torn: tuple[int, str, str]) -> AuditVerdict:
+        return bad(torn[0], f"is not a complete audit line ({torn[2]})")
+
     for number, raw in enumerate(lines, start=1):
-        parsed = parse_line(raw)
-        if parsed is None:
+        problem = line_problem(raw)
+        if problem is not None:
             if pending_torn is not None:
-                return bad(pending_torn[0], "is not a complete audit line")
-            pending_torn = (number, jsonfile.sha256_hex(raw))
+                return incomplete(pending_torn)
+            pending_torn = (number, jsonfile.sha256_hex(raw), problem)
             continue
+        parsed: dict[str, Any] = json.loads(raw)
         if pending_torn is not None:
             if parsed.get("torn_prev") != pending_torn[1]:
-                return bad(pending_torn[0], "is not a complete audit line")
+                return incomplete(pending_torn)
             notes.append(f"line {pending_torn[0]}: torn by a crash mid-write (tolerated)")
             pending_torn = None
         elif "torn_prev" in parsed:
@@ -124,7 +169,7 @@ def verify_audit_bytes(path: Path, data: bytes) -> AuditVerdict:
             return bad(prev[0], f"was changed: its hash is not the prev of line {number}")
         prev = (number, raw, seq)
     if pending_torn is not None:
-        return bad(pending_torn[0], "is not a complete audit line")
+        return incomplete(pending_torn)
     if torn is not None:
         notes.append(f"line {len(lines) + 1}: incomplete last line (a crash mid-write), ignored")
     return AuditVerdict(ok=True, lines=len(lines), notes=tuple(notes))

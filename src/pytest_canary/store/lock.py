@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.store.audit import require_readable
 from pytest_canary.store.layout import TenantPaths
 
 LOCK_TIMEOUT = 30.0
@@ -16,7 +17,12 @@ LOCK_TIMEOUT = 30.0
 
 @contextmanager
 def state_lock(paths: TenantPaths, timeout: float) -> Iterator[None]:
-    """Hold the tenant's state lock (a filelock beside the state), or refuse after ``timeout``."""
+    """Hold the tenant's state lock (a filelock beside the state), or refuse after ``timeout``.
+
+    Every writer of a tenant's files holds it, and every one of them ends with an audit line; so
+    the audit log is checked here, once the lock is held and before the caller writes anything:
+    a log with an unreadable line refuses the whole command, not its last step.
+    """
     paths.check(paths.operate_dir)
     if paths.lock.is_symlink():
         raise CanaryUsageError(f"{paths.lock}: is a link; remove it (the lock file is ours)")
@@ -35,6 +41,7 @@ def state_lock(paths: TenantPaths, timeout: float) -> Iterator[None]:
             f" ({exc.strerror or exc}); nothing was written"
         ) from None
     try:
+        require_readable(paths)
         yield
     finally:
         lock.release()
