@@ -37,6 +37,9 @@ def add_parser(subparsers: Any, name: str, help_text: str, example: str) -> argp
         "--gates", help="gate file or folder (default: gates/ when present, else built-in)"
     )
     parser.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
+    parser.add_argument(
+        "--junitxml", metavar="PATH", help="also write the gates as JUnit XML, as pytest does"
+    )
     return parser
 
 
@@ -74,6 +77,8 @@ def _argv(args: argparse.Namespace, *, rollout: bool) -> list[str]:
         argv.append("--canary-dry-run")
     if rollout:
         argv.append("--canary-rollout")
+    if args.junitxml:
+        argv.append(f"--junitxml={args.junitxml}")
     return argv
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_canary.plugin import junit
 from pytest_canary.plugin.cases import Cases
 from pytest_canary.plugin.items import GateItem, build_items
 from pytest_canary.plugin.ledger import MESSAGE_KEY, STATUS_KEY, Ledger, custom_verdict, expected_of
@@ -68,6 +69,7 @@ class CanaryCollection:
             expected = expected_of(item, self.cases.is_shadow)
             if expected is not None:
                 self.ledger.expect(item.nodeid, expected)
+                item.user_properties.append((junit.TENANT_KEY, expected.tenant))
         return (yield)
 
     @pytest.hookimpl(wrapper=True)

@@ -17,6 +17,7 @@ import pytest
 from pytest_canary.core import engine
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.models import Decision, RolloutLog
+from pytest_canary.plugin import junit
 from pytest_canary.plugin.cases import Cases
 from pytest_canary.plugin.ledger import Expected, Ledger
 from pytest_canary.plugin.options import RunOptions
@@ -47,9 +48,11 @@ class CanaryController:
         node.workerinput["canary_date"] = self.options.date.isoformat()
         node.workerinput["canary_trace_id"] = self.options.trace_id
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect each gate's verdict, from this process or from an xdist worker."""
         self.ledger.record(report)
+        junit.group_by_tenant(self.config, report)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -83,6 +86,7 @@ class CanaryController:
         if reporter is not None:
             reporter.ensure_newline()  # after the progress dots: a workflow command starts a line
         github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
+        junit.record_decisions(self.config, self.decisions)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
         session.exitstatus = (
             pytest.ExitCode.OK
