@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from pytest_canary.core.engine import Case, decide
-from pytest_canary.store.gates import GateConfig, GateSet
-from pytest_canary.store.readers import BlocklistReading, StateReading, kpis_from_object
+from pytest_canary.core.gates import GateSet
+from pytest_canary.core.readings import BlocklistReading, StateReading, kpis_from_object
+from pytest_canary.store.gates import GateConfig
 
 VOLUMES = (3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 QUOTA = 0.10

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.core.engine import Case, decide
+from pytest_canary.core.gates import GateSet
 from pytest_canary.core.models import Decision
-from pytest_canary.store.gates import GateConfig, GateSet
+from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 
 TENANT = "acme"

@@ -9,7 +9,8 @@ import pytest
 
 from _engine_fixtures import gate_set
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.store.gates import GateConfig, GateSet, gate_files
+from pytest_canary.core.gates import GateSet
+from pytest_canary.store.gates import GateConfig, gate_files
 
 
 def _thresholds(gates: GateSet) -> dict[str, tuple[str, float, str]]:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from _engine_fixtures import DATE, GOOD_KPIS, hard_bounce, history_entry, kpis, review, state
-from pytest_canary.store.readers import kpis_from_object, read_blocklist, read_kpis, read_state
+from pytest_canary.core.readings import kpis_from_object
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 
 STEPS = (10, 25, 50, 100)
 

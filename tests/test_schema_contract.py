@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from pytest_canary.core.models import SCHEMA_MODELS, TENANT_PATTERN
-from pytest_canary.store.readers import kpis_from_object
+from pytest_canary.core.readings import kpis_from_object
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {

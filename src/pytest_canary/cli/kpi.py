@@ -95,8 +95,10 @@ def _source(args: argparse.Namespace, paths: TenantPaths, cwd: Path) -> Source:
 
 def _timeline(paths: TenantPaths, err: TextIO) -> QuotaTimeline | None:
     """The tenant's quotas over time, from its state; ``None`` (no cohorts) when it is corrupt."""
-    from pytest_canary.core.jsonfile import InvalidInput, read_bytes
-    from pytest_canary.store.readers import display_path, parse_state
+    from pytest_canary.core.jsonfile import InvalidInput
+    from pytest_canary.core.readings import parse_state
+    from pytest_canary.store.files import read_bytes
+    from pytest_canary.store.readers import display_path
 
     path = paths.state
     if not path.exists() and not path.is_symlink():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_canary.core import kinds
+from pytest_canary.core.gates import VOLUME_GATE, GateSet, GateSpec
 from pytest_canary.core.jsonfile import canonical_json
 from pytest_canary.core.models import (
     COHORTS,
@@ -28,9 +29,8 @@ from pytest_canary.core.models import (
     Target,
     Threshold,
 )
+from pytest_canary.core.readings import BlocklistReading, KpiReading, StateReading
 from pytest_canary.core.stats import Counts
-from pytest_canary.store.gates import VOLUME_GATE, GateSet, GateSpec
-from pytest_canary.store.readers import BlocklistReading, KpiReading, StateReading
 
 Stat = Counts | str
 

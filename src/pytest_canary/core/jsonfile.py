@@ -2,7 +2,8 @@
 
 Python's ``json`` quietly accepts ``NaN``, ``Infinity`` and duplicate keys (the last one wins).
 For files that decide a rollout each of these is a way to slip a wrong value past validation,
-so they are refused here, once, for every file we read.
+so they are refused here, once, for every file and event line we read. Pure: bytes in, values out;
+reading the bytes is :func:`pytest_canary.store.files.read_bytes`'s job.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # light on purpose: the KPI engine's JSONL reader decodes with it
+    from pydantic import BaseModel, ValidationError
 
-MAX_INPUT_BYTES = 16 * 1024 * 1024
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 
 
@@ -28,14 +28,21 @@ def _reject_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)
+    if len(result) == len(pairs):  # the common case, at C speed: millions of JSONL lines go here
+        return result
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
             # A field name is shown; any other key (an address?) is not echoed into reports.
             shown = repr(key) if _FIELD_NAME.fullmatch(key) else "(a key that is not a field name)"
             raise ValueError(f"duplicate key {shown}")
-        result[key] = value
-    return result
+        seen.add(key)
+    raise AssertionError("unreachable: a shorter dict has a repeated key")
+
+
+STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+"""The one strict decoder: no NaN or infinity, no duplicate keys. ``decode`` raises ValueError."""
 
 
 def parse_json(data: bytes, where: str) -> Any:
@@ -49,7 +56,7 @@ def parse_json(data: bytes, where: str) -> Any:
     if not text.strip():
         raise InvalidInput(f"{where}: empty file, expected a JSON object")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        return STRICT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
@@ -58,21 +65,6 @@ def parse_json(data: bytes, where: str) -> Any:
         raise InvalidInput(f"{where}: {exc}") from None
     except RecursionError:
         raise InvalidInput(f"{where}: nested too deeply") from None
-
-
-def read_bytes(path: Path, where: str | None = None, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """Read a regular file of at most ``limit`` bytes, or raise :class:`InvalidInput`."""
-    label = where or str(path)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except IsADirectoryError:
-        raise InvalidInput(f"{label}: is a folder, expected a file") from None
-    except OSError as exc:
-        raise InvalidInput(f"{label}: cannot be read ({exc.strerror})") from None
-    if len(data) > limit:
-        raise InvalidInput(f"{label}: larger than {limit // (1024 * 1024)} MiB")
-    return data
 
 
 def sha256_hex(data: bytes) -> str:

@@ -149,12 +149,13 @@ def read_sender_config(paths: TenantPaths) -> SenderConfig | None:
 
     from pytest_canary.core import jsonfile
     from pytest_canary.dns.records import SenderConfig
+    from pytest_canary.store.files import read_bytes
 
     path = paths.check(paths.ops_dir / SENDER_FILE)
     if not path.exists():
         return None
     try:
-        data = jsonfile.parse_json(jsonfile.read_bytes(path), str(path))
+        data = jsonfile.parse_json(read_bytes(path), str(path))
         return SenderConfig.model_validate(data)
     except jsonfile.InvalidInput as exc:
         raise CanaryUsageError(str(exc)) from None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_canary.core.jsonfile import STRICT_DECODER
 from pytest_canary.core.tenants import is_tenant_id
 from pytest_canary.dispatch import bucket_of_utf8
 from pytest_canary.kpi.cohorts import QuotaTimeline, check_cohort
@@ -271,24 +272,6 @@ def _first_offset(chunk: bytes) -> bytes | None:
     return offset if offset[:1] in (b"+", b"-") else None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _value in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen.add(key)
-    return result
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
-
-
 @dataclass(frozen=True)
 class _Line:
     event: str
@@ -318,7 +301,7 @@ def _parse_line(raw: bytes, number: int, tenants: set[str]) -> _Line:
     recipient's address.
     """
     try:
-        obj = _DECODER.decode(raw.decode("utf-8"))
+        obj = STRICT_DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise EventError(f"line {number}: not UTF-8 (byte {exc.start + 1})") from None
     except json.JSONDecodeError as exc:

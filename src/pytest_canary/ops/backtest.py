@@ -21,10 +21,11 @@ from pytest_canary.core import engine
 from pytest_canary.core.engine import Case
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import Decision, GateResult, OperateState
+from pytest_canary.core.readings import StateReading
 from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
-from pytest_canary.store.readers import StateReading, read_blocklist, read_kpis, read_state
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 
 CUSTOM_GATES_NOTE = (
     "Custom gates (pytest functions) are not run by the backtest: each day keeps the verdicts"

@@ -40,6 +40,7 @@ from pytest_canary.store.audit import (
     split_audit,
     verify_audit_bytes,
 )
+from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import KPI_FILE, TenantPaths, name_date
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.settings import BERLIN
@@ -165,7 +166,7 @@ def plan_audit(path: Path, retention_days: int, today: dt.date) -> AuditCut | No
     """Where to cut ``path`` (``None`` when there is no audit log). Reads, never writes."""
     if not path.is_file():
         return None
-    data = jsonfile.read_bytes(path, limit=MAX_AUDIT_BYTES)
+    data = read_bytes(path, limit=MAX_AUDIT_BYTES)
     verdict = verify_audit_bytes(path, data)
     lines, _ = split_audit(data)
     cutoff = today - dt.timedelta(days=retention_days)
@@ -251,7 +252,7 @@ def apply(
         try:
             if audit.cut:
                 sweep_temps(audit.path)  # a killed prune's leftover; we hold the lock
-                data = jsonfile.read_bytes(audit.path, limit=MAX_AUDIT_BYTES)
+                data = read_bytes(audit.path, limit=MAX_AUDIT_BYTES)
                 write_atomic(audit.path, data[audit.keep_from :], label="audit-prune")
                 cut_done = True
             if audit.checkpoint_due or audit.cut:

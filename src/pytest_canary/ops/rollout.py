@@ -48,6 +48,7 @@ from pytest_canary.core.transitions import (
 from pytest_canary.render.report import rollout_markdown
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit, read_audit
+from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.readers import load_state
@@ -78,7 +79,7 @@ def newest_decision_file(paths: TenantPaths) -> Path:
 def load_decision(path: Path) -> Decision:
     """Strictly parse a decision file; anything wrong is a one-line :class:`RolloutRefused`."""
     try:
-        data = jsonfile.read_bytes(path)
+        data = read_bytes(path)
         jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
         # Strict: a quota of "50" or a time given as a number is not a file the engine wrote.
         return Decision.model_validate_json(data, strict=True)

@@ -23,7 +23,9 @@ from pytest_canary.core.models import (
     Decision,
     RolloutLog,
 )
+from pytest_canary.core.readings import kpis_from_object, summarise_blocklist
 from pytest_canary.core.schema import schema_texts
+from pytest_canary.store.files import read_bytes
 from pytest_canary.store.gates import GateConfig, gate_files
 from pytest_canary.store.layout import (
     BLOCKLIST_FILE,
@@ -34,7 +36,7 @@ from pytest_canary.store.layout import (
     control_log_suffix,
     name_date,
 )
-from pytest_canary.store.readers import kpis_from_object, read_state, summarise_blocklist
+from pytest_canary.store.readers import read_state
 
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
     DECISION_SUFFIX: Decision,
@@ -51,7 +53,7 @@ LIKELY_PERCENTAGE = 0.5
 
 def _check_model(model: type[BaseModel]) -> Check:
     def check(path: Path, where: str, warn: Warn) -> str | None:
-        data = jsonfile.read_bytes(path, where)
+        data = read_bytes(path, where)
         jsonfile.parse_json(data, where)
         try:
             model.model_validate_json(data, strict=True)  # as the rollout reads them
@@ -67,7 +69,7 @@ def _check_kpis(path: Path, where: str, warn: Warn) -> str | None:
     date = name_date(KPI_FILE, path.name)
     if date is None:
         return f"{where}: named for a day that does not exist; name it <YYYY-MM-DD>.json"
-    data = jsonfile.read_bytes(path, where)
+    data = read_bytes(path, where)
     reading = kpis_from_object(
         jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
     )
@@ -99,7 +101,7 @@ def _check_state(path: Path, where: str, warn: Warn) -> str | None:
 
 
 def _check_blocklist(path: Path, where: str, warn: Warn) -> str | None:
-    raw = jsonfile.parse_json(jsonfile.read_bytes(path, where), where)
+    raw = jsonfile.parse_json(read_bytes(path, where), where)
     summarise_blocklist(raw, where, dt.date.today())
     return None
 

@@ -12,9 +12,10 @@ from pytest_canary.core import engine
 from pytest_canary.core.engine import Case
 from pytest_canary.core.jsonfile import canonical_json, sha256_hex
 from pytest_canary.core.models import GateResult
+from pytest_canary.core.readings import kpis_from_object
 from pytest_canary.plugin.options import RunOptions
 from pytest_canary.store.layout import TenantPaths
-from pytest_canary.store.readers import kpis_from_object, read_blocklist, read_kpis, read_state
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 from pytest_canary.store.settings import now_berlin
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from pytest_canary.core.gates import is_rate_metric
 from pytest_canary.core.models import Decision, GateResult, QuotaState, RolloutLog
 from pytest_canary.render.evidence import evidence_markdown
 
@@ -54,7 +55,7 @@ def _number(value: float) -> str:
 
 
 def _is_rate(gate: GateResult) -> bool:
-    return "/" in gate.metric or gate.metric.endswith("rate") or gate.name.endswith("_rate")
+    return is_rate_metric(gate.metric)
 
 
 def _value(value: float | None, *, rate: bool) -> str:

@@ -14,8 +14,8 @@ import math
 import re
 from typing import Any
 
+from pytest_canary.core.gates import Metric
 from pytest_canary.core.models import Decision
-from pytest_canary.store.gates import Metric
 
 TREND_DAYS = 14
 """Days in the chart, the decision's own date included."""
@@ -81,15 +81,7 @@ def _chart(name: str, points: list[tuple[dt.date, float]], threshold: float) -> 
 
 def gate_value(metric: str, values: dict[str, float]) -> float | None:
     """A gate's value from KPI fields, as the engine reads its metric (parsed, never run)."""
-    parsed = Metric.parse(metric, "trend")
-    found = [values.get(name) for name in parsed.fields]
-    if any(value is None for value in found):
-        return None
-    if parsed.denominator is None:
-        return found[0]
-    numerator, denominator = found
-    assert numerator is not None and denominator is not None
-    return numerator / denominator if denominator else None
+    return Metric.parse(metric, "trend").evaluate(values)
 
 
 def decision_trend(

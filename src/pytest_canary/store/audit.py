@@ -20,6 +20,7 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import AuditLine
 from pytest_canary.store.faults import fault
+from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import TenantPaths
 
 MAX_AUDIT_BYTES = 1 << 30
@@ -124,7 +125,7 @@ def verify_audit(path: Path) -> AuditVerdict:
     if not (path.exists() or path.is_symlink()):
         return AuditVerdict(ok=True, lines=0, notes=(f"{path}: no audit log yet",))
     try:
-        data = jsonfile.read_bytes(path, limit=MAX_AUDIT_BYTES)
+        data = read_bytes(path, limit=MAX_AUDIT_BYTES)
     except jsonfile.InvalidInput as exc:
         return AuditVerdict(ok=False, lines=0, problem=str(exc))
     return verify_audit_bytes(path, data)

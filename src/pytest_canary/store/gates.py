@@ -1,4 +1,6 @@
-"""Gate definitions: built-ins, TOML gate files, tenant tables and env overrides.
+"""Reading gate definitions: built-ins, TOML gate files, tenant tables and env overrides.
+
+The gates themselves are data in :mod:`pytest_canary.core.gates`; this module builds them.
 
 Every threshold carries the source it came from, so a decision can say why a value is what it is.
 Precedence, lowest first: built-in, gate file, the gate file's tenant table, env global, env tenant.
@@ -7,7 +9,6 @@ Precedence, lowest first: built-in, gate file, the gate file's tenant table, env
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,14 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.core.gates import VOLUME_GATE, GateSet, GateSpec, Metric
 from pytest_canary.core.tenants import is_tenant_id
 
 BUILTIN_SOURCE = "built-in"
-VOLUME_GATE = "min_volume"
-RATE_FIELDS = frozenset({"error_rate"})
 ENV_PREFIX = "CANARY_THRESHOLD_"
 ENV_BACKOUT_FACTOR = "CANARY_BACKOUT_FACTOR"
-_METRIC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:/\s*([a-z_][a-z0-9_]*)\s*)?$")
 
 
 class _GateTable(BaseModel):
@@ -69,74 +68,6 @@ class _GateFile(BaseModel):
     canary: _CanaryTable = Field(default_factory=_CanaryTable)
     gates: dict[str, _GateTable] = Field(default_factory=dict)
     tenants: dict[str, _TenantTable] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Metric:
-    """``field`` or ``numerator / denominator`` of two KPI fields; parsed, never evaluated."""
-
-    numerator: str
-    denominator: str | None = None
-
-    @classmethod
-    def parse(cls, text: str, where: str) -> Metric:
-        match = _METRIC.match(text)
-        if match is None:
-            raise CanaryUsageError(
-                f"{where}: metric {text!r} must be a KPI field or 'field / field'"
-            )
-        return cls(match.group(1), match.group(2))
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.numerator,) if self.denominator is None else (self.numerator, self.denominator)
-
-    @property
-    def is_rate(self) -> bool:
-        return self.denominator is not None or self.numerator in RATE_FIELDS
-
-    def __str__(self) -> str:
-        return (
-            self.numerator if self.denominator is None else f"{self.numerator} / {self.denominator}"
-        )
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    """One threshold gate as it applies to one tenant."""
-
-    name: str
-    metric: Metric
-    op: Literal["<=", ">="]
-    threshold: float
-    source: str
-    label: str
-    backout: float | None = None
-    backout_source: str | None = None
-    needs_volume: bool = False
-    shadow: bool = False
-    kind: kinds.KindParams | None = None
-    """The parameters of a gate kind other than the plain threshold (core/kinds)."""
-
-    def backout_threshold(self, factor: float) -> float | None:
-        """Above this a violated ``<=`` gate backs out; ``>=`` gates never do."""
-        if self.op != "<=":
-            return None
-        return self.backout if self.backout is not None else self.threshold * factor
-
-
-@dataclass(frozen=True)
-class GateSet:
-    """The effective gates of one tenant, with the rollout's steps and backout factor."""
-
-    steps: tuple[int, ...]
-    backout_factor: float
-    backout_factor_source: str
-    gates: tuple[GateSpec, ...]
-    files: tuple[str, ...] = ()
-
-    def get(self, name: str) -> GateSpec | None:
-        return next((gate for gate in self.gates if gate.name == name), None)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pytest_canary.core.models import CohortFigure, GateResult
 from pytest_canary.core.stats import Counts
 
 if TYPE_CHECKING:
-    from pytest_canary.store.gates import GateSpec, Metric
+    from pytest_canary.core.gates import GateSpec, Metric
 
 TENANT = "tenant"
 """The key of the tenant-wide counts in :attr:`GateInputs.counts`, beside the cohorts'."""

@@ -25,7 +25,7 @@ from pytest_canary.core.models import COHORTS, Evidence, GateResult, GateStatus
 from pytest_canary.core.stats import Counts, scaled_difference_bounds, z_one_sided
 
 if TYPE_CHECKING:
-    from pytest_canary.store.gates import GateSpec, Metric
+    from pytest_canary.core.gates import GateSpec, Metric
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pytest_canary.core.models import Evidence, GateResult
 from pytest_canary.core.stats import Counts, wilson, z_two_sided
 
 if TYPE_CHECKING:
-    from pytest_canary.store.gates import GateSpec, Metric
+    from pytest_canary.core.gates import GateSpec, Metric
 
 DEFAULT_CONFIDENCE = 0.95
 
