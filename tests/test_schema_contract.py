@@ -191,16 +191,21 @@ def real_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]
     root = tmp_path_factory.mktemp("cycle") / "root"
     shutil.copytree(REPO / "demo" / "data", root)
     canary = Path(sys.executable).parent / "canary"
-    subprocess.run(
-        [str(canary), "cycle", "--tenant", "all", "--root", str(root), "--date", "2026-11-26"],
-        cwd=root.parent,
-        capture_output=True,
-        check=False,
-    )
+    for args in (
+        ["cycle", "--tenant", "all", "--date", "2026-11-26"],
+        ["kill", "--tenant", "beta", "--by", "M. Muster", "--note", "DLQ grows"],
+    ):
+        subprocess.run(
+            [str(canary), *args, "--root", str(root)],
+            cwd=root.parent,
+            capture_output=True,
+            check=False,
+        )
     found: dict[str, list[Any]] = {
         "operate_state": _load(root.glob("*/operate/operate_state.json")),
         "decision": _load(root.glob("*/canary/*_decision.json")),
         "rollout_log": _load(root.glob("*/canary/*_rollout_log.json")),
+        "control_log": _load(root.glob("*/canary/*_kill_log.json")),
         "blocklist": _load(root.glob("*/ops/blocklist.json")),
         "audit_line": [
             json.loads(line)
@@ -248,7 +253,9 @@ def _integral_float(value: Any) -> bool:
     return isinstance(value, float) and value.is_integer()
 
 
-@pytest.mark.parametrize("name", ["operate_state", "decision", "rollout_log", "audit_line"])
+@pytest.mark.parametrize(
+    "name", ["operate_state", "decision", "rollout_log", "control_log", "audit_line"]
+)
 @SETTINGS
 @given(data=st.data())
 def test_a_schema_judges_a_changed_written_file_as_its_model_does(
