@@ -18,7 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py; status=$$?; \
+	$(BIN)/python benchmarks/rehearsal.py && exit $$status
 
 test: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
