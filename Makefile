@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2
 
 reliability: $(STAMP)
@@ -34,6 +35,7 @@ reliability: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format $(PY_PATHS)

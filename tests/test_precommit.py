@@ -85,12 +85,13 @@ def test_manifest_and_config_are_valid_for_pre_commit(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_our_config_runs_ruff_mypy_and_canary_validate_locally() -> None:
+def test_our_config_runs_ruff_mypy_import_contracts_and_canary_validate_locally() -> None:
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     assert [r["repo"] for r in config["repos"]] == ["local"]
     hooks = {h["id"]: h for h in config["repos"][0]["hooks"]}
-    assert set(hooks) == {"ruff-format", "ruff", "mypy", "canary-validate"}
+    assert set(hooks) == {"ruff-format", "ruff", "mypy", "import-linter", "canary-validate"}
     assert hooks["mypy"]["entry"] == ".venv/bin/mypy src"
+    assert hooks["import-linter"]["entry"] == ".venv/bin/lint-imports"
     assert hooks["canary-validate"]["files"] == _hook()["files"]
 
 
