@@ -72,7 +72,7 @@ def require_readable(paths: TenantPaths) -> None:
     """
     audit = paths.check(paths.audit)
     try:
-        data = jsonfile.read_bytes(audit, limit=MAX_AUDIT_BYTES)
+        data = read_bytes(audit, limit=MAX_AUDIT_BYTES)
     except jsonfile.InvalidInput as exc:
         if not (audit.exists() or audit.is_symlink()):
             return
