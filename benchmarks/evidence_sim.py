@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from pytest_canary.core.engine import Case, decide
+from pytest_canary.core.case import Case
+from pytest_canary.core.engine import decide
 from pytest_canary.core.gates import GateSet
 from pytest_canary.core.readings import BlocklistReading, StateReading, kpis_from_object
 from pytest_canary.store.gates import GateConfig

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.core.engine import Case, decide
+from pytest_canary.core.case import Case
+from pytest_canary.core.engine import decide
 from pytest_canary.core.gates import GateSet
-from pytest_canary.core.models import Decision
+from pytest_canary.core.records import Decision
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 

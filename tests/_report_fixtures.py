@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from pytest_canary.core.models import (
+from pytest_canary.core.records import (
     Decision,
     DecisionBase,
     GateResult,

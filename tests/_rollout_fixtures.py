@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.core.models import Decision, DecisionBase, OperateState, Review, Target
+from pytest_canary.core.models import OperateState, Review
+from pytest_canary.core.records import Decision, DecisionBase, Target
 from pytest_canary.store.layout import TenantPaths
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))

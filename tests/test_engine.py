@@ -25,7 +25,7 @@ from _engine_fixtures import (
     statuses,
 )
 from pytest_canary.core.engine import decide
-from pytest_canary.core.models import GateResult
+from pytest_canary.core.records import GateResult
 
 # --- one gate at a time: (KPI changes, gate, its status, the decision) ------------------------
 

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from _engine_fixtures import CREATED, DATE, TENANT, TRACE
 from _evidence_fixtures import RELATIVE_TOML, cohort, split_kpis
-from pytest_canary.core.engine import Case, decide
+from pytest_canary.core.case import Case
+from pytest_canary.core.engine import decide
 from pytest_canary.core.gates import GateSet
-from pytest_canary.core.models import Decision, Kpis
+from pytest_canary.core.models import Kpis
 from pytest_canary.core.readings import BlocklistReading, StateReading, kpis_from_object
+from pytest_canary.core.records import Decision
 from pytest_canary.store.gates import GateConfig
 
 MAX_DIFF = 0.01

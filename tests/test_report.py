@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _report_fixtures import decision, gate, rollout
-from pytest_canary.core.models import InputRecord
+from pytest_canary.core.records import InputRecord
 from pytest_canary.render import report
 
 

@@ -25,7 +25,8 @@ from _rollout_fixtures import (
 )
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import Decision, OperateState, Review, RolloutLog
+from pytest_canary.core.models import OperateState, Review
+from pytest_canary.core.records import Decision, RolloutLog
 from pytest_canary.ops.rollout import (
     DEFAULT_STEPS,
     apply_decision,

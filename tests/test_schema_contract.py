@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
-from pytest_canary.core.models import SCHEMA_MODELS, TENANT_PATTERN
 from pytest_canary.core.readings import kpis_from_object
+from pytest_canary.core.schema import SCHEMA_MODELS
+from pytest_canary.core.tenants import TENANT_PATTERN
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {

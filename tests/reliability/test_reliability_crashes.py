@@ -34,7 +34,8 @@ from _reliability import (
     state_doc,
 )
 
-from pytest_canary.core.models import Decision, OperateState
+from pytest_canary.core.models import OperateState
+from pytest_canary.core.records import Decision
 from pytest_canary.ops import rollout
 from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.atomic import TEMP_PREFIX

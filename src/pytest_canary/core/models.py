@@ -20,13 +20,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StringConstraints,
     WithJsonSchema,
-    model_serializer,
     model_validator,
 )
 
@@ -128,7 +125,7 @@ Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 GateStatus = Literal["pass", "hold", "backout", "skipped", "error"]
 
 
-class _Closed(BaseModel):
+class ClosedModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -214,7 +211,7 @@ class Blocklist(BaseModel):
     entries: list[BlocklistEntry]
 
 
-class BlocklistSummary(_Closed):
+class BlocklistSummary(ClosedModel):
     """What a gate or a custom gate may know of the blocklist: counts, never addresses."""
 
     entries: int
@@ -225,7 +222,7 @@ class BlocklistSummary(_Closed):
 # --- operate state --------------------------------------------------------------------------
 
 
-class Review(_Closed):
+class Review(ClosedModel):
     by: str
     note: str
     at: Timestamp
@@ -240,7 +237,7 @@ CONTROL_EVENTS = ("KILL", "PAUSE", "RESUME")
 ControlEvent = Literal["KILL", "PAUSE", "RESUME"]
 
 
-class BaseState(_Closed):
+class BaseState(ClosedModel):
     """The part of the state a decision is judged against."""
 
     quota: StrictInt
@@ -249,7 +246,7 @@ class BaseState(_Closed):
     pause: Pause | None = None
 
 
-class HistoryEntry(_Closed):
+class HistoryEntry(ClosedModel):
     serial: StrictInt
     at: Timestamp
     event: Literal["ROLLOUT", "REVIEW", "KILL", "PAUSE", "RESUME"]
@@ -275,7 +272,7 @@ class HistoryEntry(_Closed):
         )
 
 
-class OperateState(_Closed):
+class OperateState(ClosedModel):
     """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
 
     schema_version: Literal[1] = 1
@@ -294,178 +291,3 @@ class OperateState(_Closed):
         return BaseState(
             quota=self.quota, kill_switch=self.kill_switch, review=self.review, pause=self.pause
         )
-
-
-# --- decision ---------------------------------------------------------------------------------
-
-
-class CohortFigure(_Closed):
-    """A rate as counts: ``events`` of ``trials``."""
-
-    events: int
-    trials: int
-    rate: float
-
-
-class Evidence(_Closed):
-    """What an evidence gate weighed: the counts, the interval and the confidence."""
-
-    kind: Literal["wilson", "relative"]
-    confidence: float
-    observed: CohortFigure | None = None
-    canary: CohortFigure | None = None
-    control: CohortFigure | None = None
-    interval: tuple[float, float] | None = None
-    interval_of: str = ""
-    verdict: str = ""
-
-
-class GateResult(_Closed):
-    """One gate's verdict: what a pytest item reports and what the decision records."""
-
-    name: str
-    label: str
-    kind: Literal["threshold", "custom", "inputs", "kill_switch"] = "threshold"
-    metric: str
-    value: float | None
-    op: Literal["<=", ">=", "=="]
-    threshold: float | None
-    backout_threshold: float | None = None
-    status: GateStatus
-    message: str
-    source: str
-    shadow: bool = False
-    evidence: Evidence | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_no_evidence(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> Any:
-        # Gates without evidence are written as before the field existed: a decision of a tenant
-        # that uses no evidence gate is byte-for-byte what it was.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("evidence") is None:
-            data.pop("evidence", None)
-        return data
-
-
-class Threshold(_Closed):
-    value: float
-    source: str
-    backout: float | None = None
-    backout_source: str | None = None
-
-
-class DecisionBase(_Closed):
-    quota: int
-    kill_switch: bool
-    serial: int
-    review: Review | None = None
-    pause: Pause | None = None
-
-
-class Target(_Closed):
-    quota: int
-    kill_switch: bool
-
-
-class InputRecord(_Closed):
-    name: Literal["kpis", "blocklist", "state", "gates"]
-    path: str
-    sha256: Sha256 | None
-    valid: bool
-    present: bool = True
-    error: str | None = None
-
-
-class Decision(_Closed):
-    """``<root>/<tenant>/canary/<date>_decision.json``."""
-
-    schema_version: Literal[1] = 1
-    tenant: TenantId
-    date: dt.date
-    decision: DecisionName
-    decision_id: Sha256
-    trace_id: TraceId
-    created_at: Timestamp
-    steps: list[int]
-    base: DecisionBase
-    target: Target
-    kill_switch_recommended: bool
-    reasons: list[str]
-    gates: list[GateResult]
-    thresholds: dict[str, Threshold]
-    inputs: list[InputRecord]
-
-    @property
-    def is_go(self) -> bool:
-        return self.decision.startswith("GO_")
-
-
-# --- rollout ----------------------------------------------------------------------------------
-
-
-class QuotaState(_Closed):
-    quota: int
-    kill_switch: bool
-    serial: int
-    review: Review | None = None
-    pause: Pause | None = None
-
-
-class RolloutLog(_Closed):
-    """``<root>/<tenant>/canary/<date>_rollout_log.json``."""
-
-    schema_version: Literal[1] = 1
-    tenant: TenantId
-    date: dt.date
-    decision: DecisionName
-    decision_id: Sha256
-    trace_id: TraceId
-    at: Timestamp
-    outcome: Literal["applied", "unchanged", "refused"]
-    changed: bool
-    before: QuotaState | None
-    after: QuotaState | None
-    reasons: list[str]
-
-
-class ControlLog(_Closed):
-    """``<root>/<tenant>/canary/<date>_<kill|pause|resume>_log.json``: an operator's action."""
-
-    schema_version: Literal[1] = 1
-    tenant: TenantId
-    date: dt.date
-    action: ControlEvent
-    trace_id: TraceId
-    at: Timestamp
-    by: str
-    note: str
-    outcome: Literal["applied", "unchanged"]
-    changed: bool
-    before: QuotaState
-    after: QuotaState
-    reasons: list[str]
-
-
-class AuditLine(BaseModel):
-    """One line of ``<root>/<tenant>/canary/audit.jsonl``; ``prev`` chains it to the line before."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    seq: int = Field(ge=1)
-    at: Timestamp
-    event: Literal["DECISION", "ROLLOUT", "REVIEW", "PRUNE", "KILL", "PAUSE", "RESUME"]
-    tenant: TenantId
-    prev: Sha256 | None
-
-
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    "kpis": Kpis,
-    "blocklist": Blocklist,
-    "operate_state": OperateState,
-    "decision": Decision,
-    "rollout_log": RolloutLog,
-    "control_log": ControlLog,
-    "audit_line": AuditLine,
-}

@@ -15,11 +15,29 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from pytest_canary.core.models import DATETIME_PATTERN, SCHEMA_MODELS, SCHEMA_VERSION
+from pytest_canary.core.models import (
+    DATETIME_PATTERN,
+    SCHEMA_VERSION,
+    Blocklist,
+    Kpis,
+    OperateState,
+)
+from pytest_canary.core.records import AuditLine, ControlLog, Decision, RolloutLog
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 AWARE_PATTERN = DATETIME_PATTERN.removesuffix("?$") + "$"
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "kpis": Kpis,
+    "blocklist": Blocklist,
+    "operate_state": OperateState,
+    "decision": Decision,
+    "rollout_log": RolloutLog,
+    "control_log": ControlLog,
+    "audit_line": AuditLine,
+}
 
 
 def schema_id(name: str) -> str:

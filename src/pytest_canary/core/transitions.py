@@ -14,14 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import (
-    Decision,
-    HistoryEntry,
-    OperateState,
-    Pause,
-    QuotaState,
-    Review,
-)
+from pytest_canary.core.models import HistoryEntry, OperateState, Pause, Review
+from pytest_canary.core.records import Decision, QuotaState
 
 _ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_canary.core import engine
-from pytest_canary.core.engine import Case
+from pytest_canary.core.case import Case
 from pytest_canary.core.errors import RolloutRefused
-from pytest_canary.core.models import Decision, GateResult, OperateState
+from pytest_canary.core.models import OperateState
 from pytest_canary.core.readings import StateReading
+from pytest_canary.core.records import Decision, GateResult
 from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files

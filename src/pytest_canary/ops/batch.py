@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import DECISION_PATTERN, RolloutLog
+from pytest_canary.core.models import DECISION_PATTERN
+from pytest_canary.core.records import RolloutLog
 from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.ops import rollout
 from pytest_canary.store.atomic import write_atomic

@@ -13,7 +13,8 @@ from typing import Any
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
-from pytest_canary.core.models import ControlEvent, ControlLog
+from pytest_canary.core.models import ControlEvent
+from pytest_canary.core.records import ControlLog
 from pytest_canary.core.transitions import (
     initial_state,
     killed,

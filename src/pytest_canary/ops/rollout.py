@@ -29,14 +29,8 @@ from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
-from pytest_canary.core.models import (
-    ControlLog,
-    Decision,
-    HistoryEntry,
-    OperateState,
-    QuotaState,
-    RolloutLog,
-)
+from pytest_canary.core.models import HistoryEntry, OperateState
+from pytest_canary.core.records import ControlLog, Decision, QuotaState, RolloutLog
 from pytest_canary.core.transitions import (
     applied_views,
     initial_state,

@@ -16,14 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.core.models import (
-    CONTROL_EVENTS,
-    RATE_FIELDS,
-    ControlLog,
-    Decision,
-    RolloutLog,
-)
+from pytest_canary.core.models import CONTROL_EVENTS, RATE_FIELDS
 from pytest_canary.core.readings import kpis_from_object, summarise_blocklist
+from pytest_canary.core.records import ControlLog, Decision, RolloutLog
 from pytest_canary.core.schema import schema_texts
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.gates import GateConfig, gate_files

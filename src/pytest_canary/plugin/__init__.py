@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_canary.core.engine import Case
+    from pytest_canary.core.case import Case
     from pytest_canary.core.models import BlocklistSummary, Kpis, OperateState
     from pytest_canary.plugin.collection import CanaryCollection, CanaryWorker
     from pytest_canary.plugin.controller import CanaryController

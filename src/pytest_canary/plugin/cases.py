@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from pytest_canary.core import engine
-from pytest_canary.core.engine import Case
+from pytest_canary.core.case import Case
 from pytest_canary.core.jsonfile import canonical_json, sha256_hex
-from pytest_canary.core.models import GateResult
 from pytest_canary.core.readings import kpis_from_object
+from pytest_canary.core.records import GateResult
+from pytest_canary.core.verdicts import evaluate_gates
 from pytest_canary.plugin.options import RunOptions
 from pytest_canary.store.layout import TenantPaths
 from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
@@ -65,7 +65,7 @@ class Cases:
         """A built-in gate's result; the tenant's gates are judged once, together."""
         results = self._results.get(tenant)
         if results is None:
-            results = {r.name: r for r in engine.evaluate_gates(self.case(tenant))}
+            results = {r.name: r for r in evaluate_gates(self.case(tenant))}
             self._results[tenant] = results
         return results[gate]
 

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_canary.core import engine
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import Decision, RolloutLog
+from pytest_canary.core.records import Decision, RolloutLog
 from pytest_canary.plugin import junit
 from pytest_canary.plugin.cases import Cases
 from pytest_canary.plugin.ledger import Expected, Ledger

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_canary.core.models import Decision, RolloutLog
+    from pytest_canary.core.records import Decision, RolloutLog
 
 
 @pytest.hookspec(firstresult=True)

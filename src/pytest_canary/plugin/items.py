@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_canary.core.models import GateResult
+from pytest_canary.core.records import GateResult
 from pytest_canary.render.report import failure_line
 
 GateLookup = Callable[[str, str], GateResult]

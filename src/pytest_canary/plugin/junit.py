@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import pytest
 from _pytest.junitxml import xml_key
 
-from pytest_canary.core.models import Decision
+from pytest_canary.core.records import Decision
 
 TENANT_KEY = "canary_tenant"
 """The user property that names a gate item's tenant (also a ``<property>`` of its case)."""

@@ -13,7 +13,8 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_canary.core.models import GateResult, GateStatus
+from pytest_canary.core.models import GateStatus
+from pytest_canary.core.records import GateResult
 from pytest_canary.plugin.items import MESSAGE_KEY, STATUS_KEY, GateItem
 
 __all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_verdict", "expected_of"]

@@ -6,7 +6,7 @@ Pure, like ``report.py``, and through its escaping: every text an operator typed
 
 from __future__ import annotations
 
-from pytest_canary.core.models import ControlLog, QuotaState
+from pytest_canary.core.records import ControlLog, QuotaState
 from pytest_canary.render.report import _cell, _line, _quota, _switch
 
 _NONE = "—"

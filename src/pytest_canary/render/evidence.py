@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_canary.core.models import CohortFigure, Evidence, GateResult
+from pytest_canary.core.records import CohortFigure, Evidence, GateResult
 
 
 def _rate(value: float) -> str:

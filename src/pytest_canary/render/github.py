@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from pytest_canary.core.models import Decision, RolloutLog
+from pytest_canary.core.records import Decision, RolloutLog
 from pytest_canary.render.report import summary_markdown
 
 STEP_SUMMARY_LIMIT = 1024 * 1024

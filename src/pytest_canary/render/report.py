@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from pytest_canary.core.gates import is_rate_metric
-from pytest_canary.core.models import Decision, GateResult, QuotaState, RolloutLog
+from pytest_canary.core.records import Decision, GateResult, QuotaState, RolloutLog
 from pytest_canary.render.evidence import evidence_markdown
 
 _NONE = "—"

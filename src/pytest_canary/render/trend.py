@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from pytest_canary.core.gates import Metric
-from pytest_canary.core.models import Decision
+from pytest_canary.core.records import Decision
 
 TREND_DAYS = 14
 """Days in the chart, the decision's own date included."""

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
-from pytest_canary.core.models import AuditLine
+from pytest_canary.core.records import AuditLine
 from pytest_canary.store.faults import fault
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import TenantPaths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.core.models import Decision
+from pytest_canary.core.records import Decision
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit
 from pytest_canary.store.layout import TenantPaths

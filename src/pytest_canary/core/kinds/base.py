@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
-from pytest_canary.core.models import CohortFigure, GateResult
+from pytest_canary.core.records import CohortFigure, GateResult
 from pytest_canary.core.stats import Counts
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.kinds.base import GateInputs, GateKind, counted, figure, percent
 from pytest_canary.core.kinds.wilson import DEFAULT_CONFIDENCE, valid_confidence
-from pytest_canary.core.models import COHORTS, Evidence, GateResult, GateStatus
+from pytest_canary.core.models import COHORTS, GateStatus
+from pytest_canary.core.records import Evidence, GateResult
 from pytest_canary.core.stats import Counts, scaled_difference_bounds, z_one_sided
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.kinds.base import TENANT, GateInputs, GateKind, counted, figure, percent
-from pytest_canary.core.models import Evidence, GateResult
+from pytest_canary.core.records import Evidence, GateResult
 from pytest_canary.core.stats import Counts, wilson, z_two_sided
 
 if TYPE_CHECKING:

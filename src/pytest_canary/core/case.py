@@ -1,0 +1,71 @@
+"""A tenant's case: everything its decision is made from, and the state it is judged against."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pytest_canary.core.gates import GateSet
+from pytest_canary.core.models import BaseState, HistoryEntry, Review
+from pytest_canary.core.readings import BlocklistReading, KpiReading, StateReading
+from pytest_canary.core.stats import Counts
+
+Stat = Counts | str
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything one tenant's decision is made from."""
+
+    tenant: str
+    date: dt.date
+    kpis: KpiReading
+    blocklist: BlocklistReading
+    state: StateReading
+    gates: GateSet
+    trace_id: str
+    created_at: dt.datetime
+
+    @property
+    def inputs_valid(self) -> bool:
+        return self.kpis.valid and self.blocklist.valid and self.state.valid
+
+
+@dataclass(frozen=True)
+class Base:
+    """The state a decision is judged against (docs/contract.md: one step per KPI date)."""
+
+    quota: int
+    kill_switch: bool
+    serial: int
+    review: Review | None
+    replayed_from: HistoryEntry | None = None
+
+
+def base_of(case: Case) -> Base:
+    first = case.gates.steps[0]
+    state = case.state.state
+    if state is None:
+        return Base(first, False, 0, None)
+    rollouts = [entry for entry in state.history if entry.event == "ROLLOUT"]
+    last = rollouts[-1] if rollouts else None
+    if last is not None and last.kpi_date == case.date and last.is_go:
+        # This date's GO was applied already: judge against the state before it, so that the
+        # same evidence yields the same decision (and id) instead of a second step up.
+        before: BaseState = last.base
+        return Base(before.quota, before.kill_switch, last.serial - 1, before.review, last)
+    return Base(state.quota, state.kill_switch, state.serial, state.review)
+
+
+def hard_bounces(case: Case) -> float | None:
+    """The reconciled hard-bounce count: the larger of the KPI's and the blocklist's."""
+    kpi = (
+        case.kpis.values.get("hard_bounces")
+        if "hard_bounces" not in case.kpis.field_errors
+        else None
+    )
+    summary = case.blocklist.summary
+    listed = summary.hard_bounces_on_date if summary is not None else None
+    if kpi is None:
+        return None
+    return max(kpi, listed) if listed is not None else kpi
