@@ -108,6 +108,17 @@ def _shown(value: Any, pattern: str) -> str:
     return f"a {type(value).__name__} of another form (not shown)"
 
 
+def _foreign_claim(raw: dict[str, Any], where: str, tenant: str, date: dt.date) -> str | None:
+    """Why the object is another tenant's or day's, or ``None`` when it claims to be this one."""
+    # A null tenant or date claims nothing, as in the model: the same as leaving it out.
+    if raw.get("tenant") is not None and raw["tenant"] != tenant:
+        return f"{where}: field tenant is {_shown(raw['tenant'], TENANT_PATTERN)}, not {tenant!r}"
+    if raw.get("date") is not None and raw["date"] != date.isoformat():
+        shown = _shown(raw["date"], r"^\d{4}-\d{2}-\d{2}$")
+        return f"{where}: field date is {shown}, not {date}"
+    return None
+
+
 def kpis_from_object(
     raw: Any, where: str, tenant: str, date: dt.date, sha: str | None
 ) -> KpiReading:
@@ -117,17 +128,9 @@ def kpis_from_object(
         return KpiReading(
             where, True, sha, file_error=f"{where}: expected a JSON object, got {kind}"
         )
-    # A null tenant or date claims nothing, as in the model: the same as leaving it out.
-    if raw.get("tenant") is not None and raw["tenant"] != tenant:
-        shown = _shown(raw["tenant"], TENANT_PATTERN)
-        return KpiReading(
-            where, True, sha, file_error=f"{where}: field tenant is {shown}, not {tenant!r}"
-        )
-    if raw.get("date") is not None and raw["date"] != date.isoformat():
-        shown = _shown(raw["date"], r"^\d{4}-\d{2}-\d{2}$")
-        return KpiReading(
-            where, True, sha, file_error=f"{where}: field date is {shown}, not {date}"
-        )
+    claim = _foreign_claim(raw, where, tenant, date)
+    if claim is not None:
+        return KpiReading(where, True, sha, file_error=claim)
     values: dict[str, float] = {}
     errors: dict[str, str] = {}
     unusable: dict[str, str] = {}

@@ -218,6 +218,21 @@ def plan(paths: TenantPaths, retention: Retention, today: dt.date) -> TenantPrun
     return result
 
 
+def _delete(paths: TenantPaths, result: TenantPrune) -> list[Expired]:
+    """Delete the planned files; those that could not go are problems of ``result``."""
+    deleted = []
+    for item in result.files:
+        try:
+            paths.check(item.path).unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            result.problems.append(f"{item.path}: not deleted ({exc.strerror})")
+            continue
+        deleted.append(item)
+    return deleted
+
+
 def apply(
     paths: TenantPaths,
     retention: Retention,
@@ -234,17 +249,7 @@ def apply(
     """
     with state_lock(paths, lock_timeout):
         result = plan(paths, retention, today)
-        deleted = []
-        for item in result.files:
-            try:
-                paths.check(item.path).unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                result.problems.append(f"{item.path}: not deleted ({exc.strerror})")
-                continue
-            deleted.append(item)
-        result.files = deleted
+        result.files = deleted = _delete(paths, result)
         audit = result.audit
         if audit is None or audit.problem is not None:
             return result
