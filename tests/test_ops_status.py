@@ -171,6 +171,7 @@ def test_corrupt_state_and_decision_are_shown_as_such(canary_root: CanaryRoot) -
     assert rows["gamma"].split()[5] == "CORRUPT"
     assert "WARNING acme: state file corrupt: " in out and "operate_state.json: not JSON" in out
     assert "WARNING gamma: decision file corrupt: " in out and "2026-11-26_decision.json" in out
+    assert "nothing was written" not in out  # the file's problem, not a rollout's refusal
 
 
 def test_an_unknown_tenant_is_a_usage_error(canary_root: CanaryRoot) -> None:

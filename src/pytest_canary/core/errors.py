@@ -18,3 +18,15 @@ class CannotWrite(Exception):
     def from_os_error(cls, exc: OSError) -> CannotWrite:
         where = f" {exc.filename}" if exc.filename else ""
         return cls(f"cannot write{where}: {exc.strerror or exc}")
+
+
+class UnreadableDecision(RolloutRefused):
+    """A decision file that is not one the engine wrote (not JSON, a bad field): refused.
+
+    ``problem`` is the one line that says what is wrong with the file, without the refusal's
+    consequence, for a reader that only reports it (``canary status``).
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}; nothing was written")
+        self.problem = problem

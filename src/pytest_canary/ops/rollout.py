@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
-from pytest_canary.core.errors import RolloutRefused
+from pytest_canary.core.errors import RolloutRefused, UnreadableDecision
 from pytest_canary.core.models import HistoryEntry, OperateState
 from pytest_canary.core.records import ControlLog, Decision, QuotaState, RolloutLog
 from pytest_canary.core.transitions import (
@@ -71,17 +71,16 @@ def newest_decision_file(paths: TenantPaths) -> Path:
 
 
 def load_decision(path: Path) -> Decision:
-    """Strictly parse a decision file; anything wrong is a one-line :class:`RolloutRefused`."""
+    """Strictly parse a decision file; anything wrong is a one-line :class:`UnreadableDecision`."""
     try:
         data = read_bytes(path)
         jsonfile.parse_json(data, str(path))  # NaN, duplicate keys, BOM ...
         # Strict: a quota of "50" or a time given as a number is not a file the engine wrote.
         return Decision.model_validate_json(data, strict=True)
     except jsonfile.InvalidInput as exc:
-        raise RolloutRefused(f"{exc}; nothing was written") from None
+        raise UnreadableDecision(str(exc)) from None
     except ValidationError as exc:
-        message = jsonfile.validation_message(str(path), exc)
-        raise RolloutRefused(f"{message}; nothing was written") from None
+        raise UnreadableDecision(jsonfile.validation_message(str(path), exc)) from None
 
 
 # --- applying ---------------------------------------------------------------------------------

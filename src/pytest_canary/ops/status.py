@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_canary.core import jsonfile
-from pytest_canary.core.errors import RolloutRefused
+from pytest_canary.core.errors import UnreadableDecision
 from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
 from pytest_canary.store.readers import load_state
@@ -73,8 +73,8 @@ def tenant_status(paths: TenantPaths, today: dt.date, steps: Sequence[int]) -> T
     if decisions:  # none yet is not a problem; an unreadable newest one is
         try:
             decision = load_decision(decisions[max(decisions)])
-        except RolloutRefused as exc:
-            status.decision_error = str(exc).removesuffix("; nothing was written")
+        except UnreadableDecision as exc:
+            status.decision_error = exc.problem
             status.warnings.append(f"decision file corrupt: {status.decision_error}")
         else:
             status.last_decision = decision.decision
