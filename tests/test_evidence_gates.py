@@ -178,6 +178,15 @@ def test_wilson_gate_backs_out_on_a_significant_breach(tmp_path: Path) -> None:
     assert "the breach is significant" in result.message
 
 
+def test_wilson_gate_gives_the_interval_of_a_hold_in_its_junit_line(tmp_path: Path) -> None:
+    _, result = _wilson(tmp_path, errors=3, sent=97)
+
+    assert result.status == "hold"
+    line = failure_line(result)
+    assert line.startswith("HOLD: error_rate 0.03 > 0.02 (Fehlerquote; threshold from built-in)")
+    assert line.endswith("3 of 100: 3 %, 95% interval 1.03 %–8.45 %")
+
+
 @pytest.mark.parametrize(("errors", "sent"), [(0, 3), (1, 999), (3, 97), (30, 970)])
 def test_wilson_gate_judges_pass_and_hold_like_a_plain_gate(
     tmp_path: Path, errors: int, sent: int

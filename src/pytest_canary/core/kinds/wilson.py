@@ -69,7 +69,9 @@ def evaluate(spec: GateSpec, params: WilsonParams, inputs: GateInputs) -> GateRe
         interval_of=str(spec.metric),
     )
     if plain.status != "backout":
-        return plain.model_copy(update={"evidence": evidence})
+        # The verdict stands; the reason (and a failing item's line) gains the interval.
+        message = f"{plain.message}; {shown}" if plain.value is not None else plain.message
+        return plain.model_copy(update={"message": message, "evidence": evidence})
     backout = plain.backout_threshold
     assert backout is not None  # a backout verdict always has its threshold
     if low > backout:
