@@ -56,6 +56,7 @@ def test_relative_gate_is_inconclusive_when_the_canary_is_too_small(tmp_path: Pa
 
     assert result.status == "skipped"
     assert "inconclusive" in result.message
+    assert "| skipped (inconclusive) |" in decision_markdown(decision)
     # The absolute gates still decide: they all pass here.
     assert decision.decision == "GO_25"
 

@@ -104,6 +104,8 @@ def _gate_row(gate: GateResult) -> str:
     rate = _is_rate(gate)
     name = f"{gate.label} ({gate.name})" if gate.label and gate.label != gate.name else gate.name
     verdict = gate.status.upper() if gate.status in ("hold", "backout", "error") else gate.status
+    if gate.status == "skipped" and gate.evidence is not None:
+        verdict += " (inconclusive)"  # the sample could not tell; the other gates decide
     if gate.shadow:
         name += " [shadow]"
         verdict += " (shadow, not counted)"
