@@ -166,3 +166,49 @@ def test_a_deeply_nested_audit_line_refuses_in_one_line_and_writes_nothing(
 
 def _without_lock(files: dict[str, bytes]) -> dict[str, bytes]:
     return {name: data for name, data in files.items() if not name.endswith(".lock")}
+
+
+# --- thresholds whose backout cannot be written down ------------------------------------------
+
+
+def test_a_threshold_whose_backout_is_infinite_is_a_usage_error(
+    canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary_root.tenant("acme")
+    before = canary_root.snapshot()
+    monkeypatch.setenv("CANARY_THRESHOLD_RETRY_DEPTH", "1e308")  # doubled: beyond any float
+
+    done = canary(canary_root, "decide", "--date", DATE)
+
+    assert done.returncode == EXIT_USAGE, done.stdout + done.stderr
+    said = [line for line in done.stderr.splitlines() if "CANARY_THRESHOLD_RETRY_DEPTH" in line]
+    assert len(said) == 1 and "not a finite number" in said[0], done.stderr
+    assert canary_root.snapshot() == before
+
+
+# --- a command killed between its state write and its audit line ------------------------------
+
+
+@pytest.mark.parametrize("after", ["review", "rollout"])
+def test_a_review_killed_after_its_state_write_is_recorded_by_the_next_command(
+    canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    canary_root.tenant("acme", state={"quota": 10, "kill_switch": True})
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_HOLD
+    monkeypatch.setenv("CANARY_FAULT_POINT", "state:after-rename")
+    killed = review(canary_root)
+    monkeypatch.delenv("CANARY_FAULT_POINT")
+    assert killed.returncode < 0  # SIGKILL: the state is written, its audit line is not
+    state = canary_root.state()
+    assert state is not None and state["history"][-1]["event"] == "REVIEW"
+    assert [line["event"] for line in canary_root.audit()] == ["DECISION"]
+
+    done = review(canary_root) if after == "review" else canary(canary_root, "rollout")
+
+    assert done.returncode == EXIT_GO, done.stderr
+    reviews = [line for line in canary_root.audit() if line["event"] == "REVIEW"]
+    assert reviews[0]["recovered"] is True
+    assert reviews[0]["after"]["serial"] == reviews[0]["serial"] == 1
+    assert [line["serial"] for line in reviews] == ([1, 2] if after == "review" else [1])
+    verified = canary(canary_root, "audit verify")
+    assert verified.returncode == 0, verified.stdout

@@ -26,6 +26,7 @@ from pytest_canary.core.transitions import (
 from pytest_canary.ops.rollout import (
     DEFAULT_STEPS,
     brief,
+    complete_gap,
     read_state_or_refuse,
     records_applied,
     require_aware,
@@ -62,6 +63,7 @@ def apply_control(
     who, text = review_text(by, note)
     with state_lock(paths, lock_timeout):
         current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
+        complete_gap(paths, current, now)
         if action == "KILL":
             new = killed(current, steps, by=who, note=text, now=now, trace=trace)
         elif action == "PAUSE":

@@ -114,6 +114,7 @@ def apply_decision(
         raise RolloutRefused(f"{paths.tenant}: the decision names no steps; decide again")
     with state_lock(paths, lock_timeout):
         current = read_state_or_refuse(paths, ladder) or initial_state(paths.tenant, ladder)
+        complete_gap(paths, current, now)
         plan = plan_rollout(current, decision, ladder, now, max_age)
         if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
             before, after = applied_views(plan.repeat)
@@ -133,6 +134,69 @@ def apply_decision(
         return log
 
 
+def complete_gap(paths: TenantPaths, state: OperateState, now: dt.datetime) -> None:
+    """Write the audit line a killed review or operator control left out, under the lock.
+
+    Such a command writes the state (the commit point), then its audit line; a kill in between
+    leaves the newest history entry unrecorded, so every writer calls this first. Whether a line
+    records the entry is judged by its event and the serial it left, the fields every event
+    carries. A ROLLOUT gap is completed, log included, when its decision is applied again
+    (:func:`apply_decision`). Lines pruned away (a ``PRUNE`` line newer than the entry) are not
+    a gap.
+    """
+    entry = state.history[-1] if state.history else None
+    if entry is None or entry.event == "ROLLOUT":
+        return
+    lines = _audit_lines(paths)
+    if any(_records(line, entry) for line in lines) or any(
+        line["event"] == "PRUNE" and dt.datetime.fromisoformat(line["at"]) > entry.at
+        for line in lines
+    ):
+        return
+    fields: dict[str, Any] = {
+        "serial": entry.serial,
+        "after": {
+            "quota": entry.to_quota,
+            "kill_switch": entry.kill_switch,
+            "serial": entry.serial,
+        },
+        "reason": (
+            f"{entry.event} of {entry.at.isoformat()} (serial {entry.serial}) was written by a"
+            " run that stopped before its audit line; completed now"
+        ),
+        "recovered": True,
+    }
+    if entry.by is not None:
+        fields["by"] = entry.by
+    try:
+        append_audit(paths, entry.event, fields, now)
+    except OSError as exc:
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot complete the audit line of serial {entry.serial}"
+            f" ({why(exc)}); nothing else was written"
+        ) from None
+
+
+def _records(line: dict[str, Any], entry: HistoryEntry) -> bool:
+    after = line.get("after")
+    return (
+        line.get("event") == entry.event
+        and isinstance(after, dict)
+        and after.get("serial") == entry.serial
+        and line.get("changed", True) is True
+    )
+
+
+def _audit_lines(paths: TenantPaths) -> list[dict[str, Any]]:
+    try:
+        return read_audit(paths.check(paths.audit))
+    except OSError as exc:
+        raise RolloutRefused(
+            f"{paths.tenant}: cannot read the audit log {paths.audit} ({why(exc)});"
+            " nothing was written"
+        ) from None
+
+
 def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -> bool:
     """Whether ``entry`` is the newest ROLLOUT and no ``applied`` audit line records it.
 
@@ -142,18 +206,11 @@ def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -
     rollouts = [h for h in state.history if h.event == "ROLLOUT"]
     if entry is not rollouts[-1]:
         return False
-    try:
-        lines = read_audit(paths.check(paths.audit))
-    except OSError as exc:
-        raise RolloutRefused(
-            f"{paths.tenant}: cannot read the audit log {paths.audit} ({why(exc)});"
-            " nothing was written"
-        ) from None
     return not any(
         line.get("event") == "ROLLOUT"
         and line.get("decision_id") == entry.decision_id
         and line.get("changed") is True
-        for line in lines
+        for line in _audit_lines(paths)
     )
 
 
@@ -225,6 +282,7 @@ def record_review(
     who, text = review_text(by, note)
     with state_lock(paths, lock_timeout):
         current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
+        complete_gap(paths, current, now)
         new = reviewed(current, by=who, note=text, now=now)
         write_state(paths, new)
         fields = {

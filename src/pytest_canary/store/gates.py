@@ -194,6 +194,8 @@ class GateConfig:
             if draft.values.get("enabled", True)
         ]
         specs = _apply_env(specs, tenant, environ, known=self._gate_names())
+        for spec in specs:
+            _require_finite_backout(spec, factor, factor_source)
         return GateSet(steps, factor, factor_source, tuple(specs), self.files)
 
     def _gate_names(self) -> set[str]:
@@ -290,6 +292,22 @@ def _bound_gate(
         backout_source=sources.get("backout"),
         needs_volume=values.get("needs_volume", metric.is_rate) and name != VOLUME_GATE,
         shadow=values.get("shadow", False),
+    )
+
+
+def _require_finite_backout(spec: GateSpec, factor: float, factor_source: str) -> None:
+    """A threshold so large that ``factor`` times it is infinite could never be written down.
+
+    JSON has no infinity: the decision would record one the rollout refuses to read, so the value
+    is refused here, where the variable or the file that set it can still be named.
+    """
+    backout = spec.backout_threshold(factor)
+    if backout is None or math.isfinite(backout):
+        return
+    raise CanaryUsageError(
+        f"gate {spec.name!r} max {spec.threshold:g} ({spec.source}): times backout_factor"
+        f" {factor:g} ({factor_source}) is not a finite number; give a smaller max or a"
+        " backout of its own"
     )
 
 
