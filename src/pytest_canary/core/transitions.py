@@ -17,6 +17,8 @@ from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.models import HistoryEntry, OperateState, Pause, Review
 from pytest_canary.core.records import Decision, QuotaState
 
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""How far a decision's ``created_at`` may lie after the rollout's clock (two hosts' clocks)."""
 _ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
 
@@ -72,6 +74,13 @@ def plan_rollout(
                 f"a GO for KPI date {decision.date} was already applied ({earlier.decision},"
                 f" serial {earlier.serial}): one step per KPI date",
             )
+    if decision.created_at - now > CLOCK_SKEW:
+        raise RolloutRefused(
+            f"{tenant}: the {decision.decision} decision of {decision.date} was created at"
+            f" {decision.created_at.isoformat()}, later than now ({now.isoformat()}) by more"
+            f" than {CLOCK_SKEW.total_seconds() / 60:g} minutes of clock skew; decide again;"
+            " nothing was written"
+        )
     if now - decision.created_at > max_age:
         raise RolloutRefused(
             f"{tenant}: the {decision.decision} decision of {decision.date} was created at"
