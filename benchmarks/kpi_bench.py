@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.kpi.jsonl import event_line
-from pytest_canary.kpi.sources import create_sqlite_schema
+from pytest_canary.kpi.sources.sqlite import create_sqlite_schema
 
 TENANT = "acme"
 RUN_DATE = "2026-11-26"

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pytest_canary.kpi.jsonl import event_line
-from pytest_canary.kpi.sources import create_sqlite_schema, sqlite_rows
+from pytest_canary.kpi.sources.sqlite import create_sqlite_schema, sqlite_rows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DATE = dt.date(2026, 11, 26)

@@ -16,7 +16,7 @@ from _kpi_fixtures import DATE, RUN, Event, kpi, make_root, read_kpis, write_jso
 from pytest_canary.core.models import Kpis, OperateState
 from pytest_canary.dispatch import should_dispatch
 from pytest_canary.kpi.cohorts import QuotaTimeline
-from pytest_canary.kpi.sources import POSTGRES_SCHEMA
+from pytest_canary.kpi.sources.postgresql import POSTGRES_SCHEMA
 
 # The state's rollout from 10 % to 25 % happened at this time, inside the KPI window.
 CHANGE = RUN - dt.timedelta(hours=12)

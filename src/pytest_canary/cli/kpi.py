@@ -20,6 +20,7 @@ from pytest_canary.kpi.cohorts import QuotaTimeline
 from pytest_canary.kpi.engine import compute_kpis, warnings_for
 from pytest_canary.kpi.events import BERLIN, Window
 from pytest_canary.kpi.sources import Source, parse_source
+from pytest_canary.kpi.sources.sqlite import SqliteSource
 from pytest_canary.store import settings
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class _Progress:
 def _source(args: argparse.Namespace, paths: TenantPaths, cwd: Path) -> Source:
     text = args.source or os.environ.get(ENV_SOURCE)
     if not text:
-        return Source("sqlite", str(paths.check(paths.dir / DEFAULT_SOURCE)))
+        return SqliteSource(str(paths.check(paths.dir / DEFAULT_SOURCE)))
     return parse_source(text.replace("{tenant}", paths.tenant), cwd)
 
 

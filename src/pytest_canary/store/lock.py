@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.store.audit import require_readable
 from pytest_canary.store.layout import TenantPaths
 
 LOCK_TIMEOUT = 30.0
@@ -23,6 +22,9 @@ def state_lock(paths: TenantPaths, timeout: float) -> Iterator[None]:
     the audit log is checked here, once the lock is held and before the caller writes anything:
     a log with an unreadable line refuses the whole command, not its last step.
     """
+    # Imported here: the canary parser reads LOCK_TIMEOUT, and the audit log's models are heavy.
+    from pytest_canary.store.audit import require_readable
+
     paths.check(paths.operate_dir)
     if paths.lock.is_symlink():
         raise CanaryUsageError(f"{paths.lock}: is a link; remove it (the lock file is ours)")

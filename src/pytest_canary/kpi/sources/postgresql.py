@@ -1,0 +1,131 @@
+"""The PostgreSQL source: the events table on a server, aggregated in SQL; psycopg is optional."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pytest_canary.kpi.cohorts import POSTGRES_HASH, QuotaTimeline, postgres_cohort
+from pytest_canary.kpi.events import (
+    BEFORE,
+    EVENT_LIST,
+    EVENT_TYPES,
+    INSIDE,
+    EventError,
+    Tally,
+    Window,
+)
+from pytest_canary.kpi.jsonl import Progress
+from pytest_canary.kpi.sources.table import EVENT_SQL, TABLE, check_cohorts, redact
+
+POSTGRES_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id        bigserial   PRIMARY KEY,
+    tenant    text        NOT NULL,
+    notice_id text        NOT NULL,
+    event     text        NOT NULL,
+    ts        timestamptz NOT NULL,
+    recipient text
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_tenant_event_ts ON {TABLE} (tenant, event, ts);
+"""
+
+
+@dataclass(frozen=True)
+class PostgresSource:
+    """A PostgreSQL connection URL; a password in it is never shown."""
+
+    location: str
+    kind: ClassVar[str] = "postgresql"
+    url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+    path_schemes: ClassVar[tuple[str, ...]] = ()
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def shown(self) -> str:
+        return redact(self.location)
+
+    def tally(
+        self,
+        tenant: str,
+        window: Window,
+        progress: Progress | None = None,
+        timeline: QuotaTimeline | None = None,
+    ) -> Tally:
+        return _tally_postgres(self.location, self.shown, tenant, window, timeline)
+
+
+def _tally_postgres(
+    url: str, shown: str, tenant: str, window: Window, timeline: QuotaTimeline | None = None
+) -> Tally:
+    try:
+        import psycopg
+    except ImportError:
+        raise EventError(
+            f"{shown}: PostgreSQL needs psycopg: pip install 'pytest-canary[postgres]'"
+        ) from None
+    params = {"tenant": tenant, "start": window.start, "end": window.end}
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.read_only = True
+            # Naive timestamp columns mean Berlin time, as naive times do everywhere in the model.
+            conn.execute("SET TIME ZONE 'Europe/Berlin'")
+            rows = conn.execute(_postgres_query(conn, timeline), params).fetchall()
+            check_cohorts(shown, rows, timeline)
+            bad = [row for row in rows if row[0] not in EVENT_TYPES or row[3]]
+            if bad:
+                first = conn.execute(
+                    f"SELECT notice_id, ts, event FROM {TABLE} WHERE tenant = %(tenant)s"
+                    f" AND (ts < %(end)s OR ts IS NULL)"
+                    f" AND (event IS NULL OR event NOT IN ({EVENT_SQL}) OR ts IS NULL)"
+                    f" ORDER BY ts NULLS FIRST LIMIT 1",
+                    params,
+                ).fetchone()
+                raise EventError(f"{shown}: {_bad_postgres_row(first)}")
+    except psycopg.Error as exc:
+        raise EventError(f"{shown}: {_postgres_problem(exc)}") from None
+    tally = Tally()
+    for event, before, inside, _null, cohort_name in rows:
+        for counted in (tally, *([tally.split()[cohort_name]] if timeline else [])):
+            counted.add(event, BEFORE, before)
+            counted.add(event, INSIDE, inside)
+        tally.events_read += before + inside
+    return tally
+
+
+def _postgres_query(conn: Any, timeline: QuotaTimeline | None) -> str:
+    """Counts per event (and cohort, with a ``timeline``) of the tenant's rows before the run."""
+    rows, cohort = TABLE, "NULL"
+    if timeline is not None:
+        has_column = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = %s"
+            " AND column_name = 'cohort' AND table_schema = ANY(current_schemas(false))",
+            (TABLE,),
+        ).fetchone()[0]
+        rows = f"(SELECT *, {POSTGRES_HASH} FROM {TABLE}) AS rows"
+        cohort = postgres_cohort(timeline, bool(has_column))
+    return (
+        f"SELECT event, count(*) FILTER (WHERE ts < %(start)s),"
+        f" count(*) FILTER (WHERE ts >= %(start)s),"
+        f" count(*) FILTER (WHERE ts IS NULL), {cohort}"
+        f" FROM {rows} WHERE tenant = %(tenant)s AND (ts < %(end)s OR ts IS NULL)"
+        f" GROUP BY 1, 5"
+    )
+
+
+def _bad_postgres_row(row: Any) -> str:
+    if row is None:
+        return "a row changed while it was read; run again"
+    notice, ts, event = row
+    where = f"row notice_id={str(notice)[:60]!r}"
+    if ts is None:
+        return f"{where}: column ts: NULL, expected a time"
+    shown = "NULL" if event is None else repr(str(event)[:40])
+    return f"{where} at {ts.isoformat()}: column event: {shown} is not one of {EVENT_LIST}"
+
+
+def _postgres_problem(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "does not exist" in text and TABLE in text:
+        return f"no table {TABLE} (the schema is in docs/kpi-engine.md)"
+    return redact(text)[:300]
