@@ -3,7 +3,8 @@
 The apply and push steps of canary-daily.yml, run as the workflow runs them (``apply-and-push.sh
 apply``, then ``push``) in a git checkout of a generated root, against a bare remote. The gates
 run first, untimed (one pytest run with ``-n 2``): they make the decisions the apply step reads.
-The target is the apply step under 2 minutes on a 2-core machine.
+The targets: the apply step under 2 minutes on a 2-core machine, and its CPU time at most 1.5x the
+CPU time of the pytest run that decided the same tenants.
 
     .venv/bin/python benchmarks/rehearsal.py                 # 10,000 tenants
     .venv/bin/python benchmarks/rehearsal.py --tenants 1000  # quicker
@@ -31,6 +32,7 @@ SCRIPTS = REPO / ".github" / "scripts"
 BIN = Path(sys.executable).parent
 ROOT = "artifacts/reports/mahnwesen"
 TARGET_SECONDS = 120.0
+TARGET_CPU_RATIO = 1.5
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -41,7 +43,9 @@ def _env(**extra: str) -> dict[str, str]:
             **extra}  # fmt: skip
 
 
-def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+def _timed(
+    cmd: list[str], cwd: Path, env: dict[str, str], codes: tuple[int, ...] = (0,)
+) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (with children) and the output of one run; fails loudly."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -49,7 +53,7 @@ def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
     output = proc.stdout.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) not in codes:
         raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{output[-3000:]}")
     return wall, usage.ru_utime + usage.ru_stime, output
 
@@ -110,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         pytest = [sys.executable, "-m", "pytest", "-p", "canary", "-p", "no:cacheprovider", "-q",
                   "-n", "2", "--canary-tenant", "all", f"--canary-root={ROOT}",
                   f"--canary-date={generate.DATE}"]  # fmt: skip
-        start = time.perf_counter()
-        subprocess.run(pytest, cwd=work, env=_env(), capture_output=True, check=False)
-        gates = time.perf_counter() - start
+        # 1: some gates fail (HOLD and BACKOUT tenants), as in every daily run
+        gates, gates_cpu, _ = _timed(pytest, work, _env(), codes=(0, 1))
         decided = _stage_decisions(work, tmp / "canary-in")
         if decided != args.tenants:
             raise SystemExit(f"bench: {decided} decisions for {args.tenants} tenants")
@@ -125,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
 
     outcomes = Counter(r["outcome"] for r in rows)
-    met = apply_wall < TARGET_SECONDS
+    cpu_ratio = apply_cpu / gates_cpu
+    met = apply_wall < TARGET_SECONDS and cpu_ratio <= TARGET_CPU_RATIO
     jobs = 1 + shards + 2  # discover, the gate shards, results and apply
     print(f"rehearsal at {args.tenants:,} tenants ({os.cpu_count()} CPUs):")
     print(f"  discovery: {shards} gate shards, {jobs} jobs in all, outputs {output_bytes} bytes")
-    print(f"  gates (untimed setup, one pytest -n 2 run): {gates:.0f} s")
-    print(f"  apply step: {apply_wall:.1f} s wall, {apply_cpu:.1f} s CPU (target < 120 s): "
-          f"{'met' if met else 'NOT MET'}")  # fmt: skip
+    print(f"  gates (one pytest -n 2 run, deciding): {gates:.0f} s wall, {gates_cpu:.1f} s CPU")
+    print(f"  apply step: {apply_wall:.1f} s wall (target < {TARGET_SECONDS:.0f} s): "
+          f"{'met' if apply_wall < TARGET_SECONDS else 'NOT MET'}")  # fmt: skip
+    print(f"  apply step CPU vs deciding CPU: {apply_cpu:.1f} s / {gates_cpu:.1f} s = "
+          f"{cpu_ratio:.2f}x (target <= {TARGET_CPU_RATIO}x): "
+          f"{'met' if cpu_ratio <= TARGET_CPU_RATIO else 'NOT MET'}")  # fmt: skip
     print(f"  push step: {push_wall:.1f} s; outcomes {dict(sorted(outcomes.items()))}")
     return 0 if met and not outcomes["refused"] else 1
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.store import settings
-from pytest_canary.store.lock import LOCK_TIMEOUT
+from pytest_canary.store.settings import LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # the commands import what they use: building the parser stays light
     from pytest_canary.store.gates import GateConfig

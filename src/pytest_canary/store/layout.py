@@ -8,8 +8,12 @@ and a tenant folder is never created.
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pytest_canary.core.errors import CanaryUsageError
@@ -42,6 +46,32 @@ def _inside(root: Path, path: Path) -> bool:
     return _resolve(path).is_relative_to(root)
 
 
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+
+
+def _plain_below(root: Path, path: Path) -> bool | None:
+    """Whether ``path`` exists with no link on it below the resolved ``root``; None: it is missing.
+
+    One ``lstat`` per component below the root, instead of ``Path.resolve()``'s one per component
+    of the whole absolute path: with a resolved root and no link or ``..`` below it, the path
+    resolves to itself. A link, a ``..`` or an unreadable component answers False, and the caller
+    resolves the path in full.
+    """
+    parts = path.parts[len(root.parts) :]
+    if path.parts[: len(root.parts)] != root.parts or ".." in parts:
+        return False
+    here = str(root)
+    for part in parts:
+        here = os.path.join(here, part)
+        try:
+            mode = os.lstat(here).st_mode
+        except OSError as exc:
+            return None if exc.errno in _MISSING else False
+        if stat.S_ISLNK(mode):
+            return False
+    return True
+
+
 def contained(root: Path, path: Path) -> Path:
     """The resolved ``path``; :class:`CanaryUsageError` when it (or a link on it) leaves root."""
     base = root.resolve()
@@ -56,7 +86,10 @@ def contained(root: Path, path: Path) -> Path:
 
 @dataclass(frozen=True)
 class TenantPaths:
-    """Where one tenant's files live. Build it with :meth:`open`, which checks the id and folder."""
+    """Where one tenant's files live. Build it with :meth:`open`, which checks the id and folder.
+
+    The fixed paths are built once per tenant (``cached_property``): a run asks for them per item.
+    """
 
     root: Path
     tenant: str
@@ -85,6 +118,8 @@ class TenantPaths:
 
     def check(self, path: Path) -> Path:
         """``path`` itself when it (and every link on the way) stays under the root, else refuse."""
+        if _plain_below(self.root, path) is not False:
+            return path  # missing, or made of real folders below the resolved root
         if (path.exists() or path.is_symlink()) and not _inside(self.root, path):
             raise CanaryUsageError(
                 f"{path}: resolves to {path.resolve()}, outside the canary root {self.root};"
@@ -92,31 +127,31 @@ class TenantPaths:
             )
         return path
 
-    @property
+    @cached_property
     def ops_dir(self) -> Path:
         return self.dir / "ops"
 
-    @property
+    @cached_property
     def operate_dir(self) -> Path:
         return self.dir / "operate"
 
-    @property
+    @cached_property
     def canary_dir(self) -> Path:
         return self.dir / "canary"
 
-    @property
+    @cached_property
     def blocklist(self) -> Path:
         return self.ops_dir / BLOCKLIST_FILE
 
-    @property
+    @cached_property
     def state(self) -> Path:
         return self.operate_dir / STATE_FILE
 
-    @property
+    @cached_property
     def lock(self) -> Path:
         return self.operate_dir / f"{STATE_FILE}.lock"
 
-    @property
+    @cached_property
     def audit(self) -> Path:
         return self.canary_dir / AUDIT_FILE
 

@@ -9,9 +9,9 @@ from filelock import FileLock, Timeout
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.settings import LOCK_TIMEOUT
 
-LOCK_TIMEOUT = 30.0
-"""Seconds a writer waits for the tenant's state lock before it refuses."""
+__all__ = ["LOCK_TIMEOUT", "state_lock"]
 
 
 @contextmanager

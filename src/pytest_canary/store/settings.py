@@ -20,6 +20,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
 DEFAULT_ROOT = "artifacts/reports/mahnwesen"
 ENV_ROOT = "CANARY_ROOT"
 ENV_TRACE = "CANARY_TRACE_ID"
+LOCK_TIMEOUT = 30.0
+"""Seconds a writer waits for the tenant's state lock before it refuses (the lock lives in
+``store.lock``; the default is here so the CLI's parser can name it without importing pydantic)."""
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
