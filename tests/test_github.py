@@ -244,22 +244,18 @@ def test_escaped_property_round_trips(text: str) -> None:
     assert _unescape_property(escaped) == text
 
 
-# --- emit_from_env ----------------------------------------------------------------------------
+# --- emit_files -------------------------------------------------------------------------------
 
 
-def test_emit_from_env_writes_summary_outputs_and_annotations(tmp_path: Path) -> None:
+def test_emit_files_writes_summary_and_outputs(tmp_path: Path) -> None:
     summary, output = tmp_path / "summary.md", tmp_path / "output"
     written: list[str] = []
     decisions = [decision("acme", "GO_25"), decision("beta", "HOLD", reasons=["low volume"])]
 
-    github.emit_from_env(
+    github.emit_files(
         decisions,
         {"acme": rollout()},
-        {
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_ACTIONS": "true",
-        },
+        {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)},
         written.append,
     )
 
@@ -268,20 +264,20 @@ def test_emit_from_env_writes_summary_outputs_and_annotations(tmp_path: Path) ->
     assert "## beta — HOLD" in text
     values = _parse_outputs(output.read_text(encoding="utf-8"))
     assert json.loads(values["decisions"]) == {"acme": "GO_25", "beta": "HOLD"}
-    assert written == ["::warning title=canary beta%3A HOLD::quota 10 → 10: low volume"]
+    assert written == []
 
 
-def test_emit_from_env_outside_actions_does_nothing(tmp_path: Path) -> None:
+def test_emit_files_outside_actions_does_nothing(tmp_path: Path) -> None:
     written: list[str] = []
-    github.emit_from_env([decision("beta", "HOLD", reasons=["x"])], None, {}, written.append)
+    github.emit_files([decision("beta", "HOLD", reasons=["x"])], None, {}, written.append)
     assert written == []
     assert list(tmp_path.iterdir()) == []
 
 
-def test_emit_from_env_reports_unwritable_file_in_one_line(tmp_path: Path) -> None:
+def test_emit_files_reports_unwritable_file_in_one_line(tmp_path: Path) -> None:
     written: list[str] = []
     output = tmp_path / "output"
-    github.emit_from_env(
+    github.emit_files(
         [decision()],
         None,
         {
@@ -291,5 +287,6 @@ def test_emit_from_env_reports_unwritable_file_in_one_line(tmp_path: Path) -> No
         written.append,
     )
     assert len(written) == 1
-    assert written[0].startswith("canary: could not write GITHUB_STEP_SUMMARY ")
+    assert written[0].startswith("canary: GITHUB_STEP_SUMMARY ")
+    assert written[0].endswith(": cannot be written (No such file or directory)")
     assert _parse_outputs(output.read_text(encoding="utf-8"))["decision"] == "GO_25"

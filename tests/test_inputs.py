@@ -189,7 +189,9 @@ def test_a_missing_kpi_file_is_named_with_its_date(tmp_path: Path) -> None:
     reading = read_kpis(path, "acme", DATE)
 
     assert (reading.present, reading.valid, reading.sha256) == (False, False, None)
-    assert reading.problems() == [f"{reading.path}: KPI file missing for 2024-05-02"]
+    assert reading.problems() == [
+        f"{reading.path}: KPI file missing for 2024-05-02; the folder has no KPI file at all"
+    ]
 
 
 def test_a_folder_or_a_dangling_link_in_place_of_the_kpi_file_is_invalid(tmp_path: Path) -> None:

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from _kpi_fixtures import DATE, Event, events, kpi, make_root, read_kpis, write_jsonl
+from _kpi_fixtures import (
+    DATE,
+    RECIPIENT,
+    Event,
+    events,
+    kpi,
+    make_root,
+    read_kpis,
+    write_jsonl,
+    write_sqlite,
+)
 from pytest_canary.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,10 +35,10 @@ BAD_LINES = {
     "[1, 2]": "expected a JSON object, got list",
     '{"tenant":"acme","event":"sent","ts":"2026-11-26T01:00:00+01:00"}': "notice_id is missing",
     '{"tenant":"acme","event":"opened","ts":"2026-11-26T01:00:00+01:00","notice_id":"x"}': (
-        "field event: 'opened' is not one of sent, failed"
+        "field event: a string of 6 characters, expected one of sent, failed"
     ),
     '{"tenant":"acme","event":"sent","ts":"2026-11-31T01:00:00+01:00","notice_id":"x"}': (
-        "field ts: '2026-11-31T01:00:00+01:00': day is out of range"
+        "field ts: no such day or time of day, expected an ISO-8601 time"
     ),
     '{"tenant":"acme","event":"sent","ts":"yesterday","notice_id":"x"}': "field ts:",
     '{"tenant":"acme","event":"sent","ts":1764115200,"notice_id":"x"}': "must be a string",
@@ -67,6 +77,44 @@ def test_a_bad_line_fails_closed_naming_the_line(
     assert kpi_file.read_text() == "previous\n"
 
 
+ADDRESS_LINES = [
+    f'{{"tenant":"acme","event":"{RECIPIENT}","ts":"2026-11-26T01:00Z","notice_id":"x"}}',
+    f'{{"tenant":"acme","event":"sent","ts":"{RECIPIENT}","notice_id":"x"}}',
+    f'{{"tenant":"acme","event":"sent","ts":"2026-11-26T01:00Z","notice_id":"x","cohort":"{RECIPIENT}"}}',
+    f'{{"tenant":"acme","event":"sent","ts":"2026-11-26T01:00Z","notice_id":"x","{RECIPIENT}":1,'
+    f'"{RECIPIENT}":2}}',
+]
+
+
+@pytest.mark.parametrize("line", ADDRESS_LINES)
+def test_a_bad_line_never_shows_an_address_it_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    root = make_root(tmp_path)
+    source = tmp_path / "e.jsonl"
+    source.write_text(line + "\n")
+
+    assert kpi(root, source) == 1
+
+    out, err = capsys.readouterr()
+    assert "line 1: " in err
+    assert RECIPIENT not in out + err
+    assert "erika" not in out + err
+
+
+def test_a_bad_sqlite_event_never_shows_an_address_it_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_root(tmp_path)
+    db = write_sqlite(tmp_path / "events.sqlite", [Event(RECIPIENT, events(sent=1)[0].at)])
+
+    assert kpi(root, db) == 1
+
+    out, err = capsys.readouterr()
+    assert "column event: a string of 28 characters, expected one of" in err
+    assert "erika" not in out + err
+
+
 def test_a_bad_value_in_a_canonical_line_is_named_by_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,7 +127,7 @@ def test_a_bad_value_in_a_canonical_line_is_named_by_its_line(
     items[17] = Event("sent", dt.datetime(2026, 2, 1, 12, tzinfo=UTC), tenant="x-")
 
     assert kpi(root, write_jsonl(tmp_path / "e.jsonl", items)) == 1
-    assert "line 14: field event: 'opened'" in capsys.readouterr().err
+    assert "line 14: field event: a string of 6 characters" in capsys.readouterr().err
 
 
 def test_invalid_utf8_and_an_endless_line_are_one_line_errors(

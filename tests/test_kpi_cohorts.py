@@ -142,7 +142,10 @@ def test_sqlite_cohort_column_wins_and_a_bad_value_fails_closed(
     capsys.readouterr()
     assert kpi(root, path) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "column cohort: 'blue' is not canary, control or NULL" in err
+    assert (
+        err.count("\n") == 1
+        and "column cohort: a string of 4 characters, expected canary, control or NULL" in err
+    )
 
 
 def test_a_bad_cohort_in_jsonl_fails_closed_naming_the_line(
@@ -157,7 +160,7 @@ def test_a_bad_cohort_in_jsonl_fails_closed_naming_the_line(
     assert kpi(root, source) == 1
 
     err = capsys.readouterr().err
-    assert "line 1: field cohort: 'Canary' is not canary, control or null" in err
+    assert "line 1: field cohort: a string of 6 characters, expected canary, control or null" in err
     assert not (root / "acme" / f"{DATE}.json").exists()
 
 

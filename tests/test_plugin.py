@@ -296,10 +296,14 @@ def test_terminal_summary_lists_each_tenants_decision_and_quota(
     lines = summary_lines(result)
     assert len(lines) == 3
     by_tenant = {line.split(":", 1)[0]: line for line in lines}
-    assert by_tenant["acme"].startswith("acme: GO_50 (quota 25 → 50)")
-    assert by_tenant["beta"].startswith("beta: HOLD (quota 25 → 25)")
+    assert by_tenant["acme"].startswith(
+        "acme: GO_50 (would set quota 25 → 50; nothing applied until rollout or cycle)"
+    )
+    assert by_tenant["beta"].startswith("beta: HOLD (no change: quota 25)")
     assert "error_rate 0.031 > 0.02" in by_tenant["beta"]
-    assert by_tenant["gamma"].startswith("gamma: BACKOUT (quota 50 → 10, kill switch off → on)")
+    assert by_tenant["gamma"].startswith(
+        "gamma: BACKOUT (would set quota 50 → 10, kill switch off → on; nothing applied"
+    )
     assert "dlq_depth 37" in by_tenant["gamma"]
 
 
@@ -574,7 +578,7 @@ def test_dry_run_decides_and_writes_nothing_under_the_root(
     )
     assert result.ret == 1
     lines = summary_lines(result)
-    assert any(line.startswith("acme: GO_50 (quota 25 → 50)") for line in lines)
+    assert any(line.startswith("acme: GO_50 (would set quota 25 → 50;") for line in lines)
     assert any(line.startswith("beta: HOLD") for line in lines)
     assert canary_root.snapshot() == before
 

@@ -216,11 +216,12 @@ def test_terminal_lines_one_per_tenant_worst_first() -> None:
     lines = report.terminal_lines(_mixed(), logs)
 
     assert lines == [
-        "omega: BACKOUT (quota 50 → 10, kill switch off → on): dlq_depth 25 > backout 20",
-        "alpha: HOLD (quota 10 → 10): KPI file missing",
+        "omega: BACKOUT (would set quota 50 → 10, kill switch off → on; nothing applied until"
+        " rollout or cycle): dlq_depth 25 > backout 20",
+        "alpha: HOLD (no change: quota 10): KPI file missing",
         "beta: HOLD (quota 25 → 25) [unchanged]: error_rate 3.1 % > 2 %; dlq 12 > 10",
         "acme: GO_25 (quota 10 → 25) [applied]",
-        "zeta: GO_50 (quota 25 → 50)",
+        "zeta: GO_50 (would set quota 25 → 50; nothing applied until rollout or cycle)",
     ]
 
 

@@ -8,13 +8,13 @@ The handlers are thin: they call the same functions as the pytest plugin.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
 from pytest_canary.cli import exit_codes
 from pytest_canary.core.errors import CanaryUsageError, CannotWrite, RolloutRefused
 from pytest_canary.kpi.events import EventError
+from pytest_canary.render.console import echo
 
 COMMANDS: dict[str, str] = {
     "decide": "pytest_canary.cli.decide",
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def report_error(command: str, exc: Exception) -> int:
     """Print the one line of an error of :data:`ERRORS` on stderr; its exit code."""
     code, words = next((c, w) for error, c, w in ERRORS if isinstance(exc, error))
-    print(f"canary {command}: {words}{exc}", file=sys.stderr)
+    echo(f"canary {command}: {words}{exc}", err=True)
     return code
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
+from pytest_canary.render.console import echo
 
 
 def register(subparsers: Any, name: str) -> None:
@@ -30,19 +31,19 @@ def verify(args: argparse.Namespace) -> int:
         verdict = verify_audit(paths.check(paths.audit))
         shown = paths.audit.relative_to(root)
         if verdict.ok:
-            print(f"{paths.tenant}: audit chain intact: {verdict.lines} line(s) in {shown}")
+            echo(f"{paths.tenant}: audit chain intact: {verdict.lines} line(s) in {shown}")
         else:
             broken += 1
             problem = verdict.problem or "broken"
             if verdict.first_bad_line is not None:
                 prefix = f"{paths.audit}: line {verdict.first_bad_line}: "
                 problem = problem.removeprefix(prefix)
-                print(
+                echo(
                     f"{paths.tenant}: audit chain BROKEN at line {verdict.first_bad_line}"
                     f" of {shown}: {problem}"
                 )
             else:
-                print(f"{paths.tenant}: audit chain BROKEN: {problem}")
+                echo(f"{paths.tenant}: audit chain BROKEN: {problem}")
         for note in verdict.notes:
-            print(f"  note: {note}")
+            echo(f"  note: {note}")
     return exit_codes.ATTENTION if broken else exit_codes.OK

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.render.console import echo_lines
 from pytest_canary.store import settings
 
 
@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for paths in options.tenants(root, args.tenant, False):
         results += backtest.backtest_tenant(paths, config, since, until)
-    sys.stdout.write(backtest.markdown(results, label, since, until))
+    echo_lines(backtest.markdown(results, label, since, until).split("\n")[:-1])
     return exit_codes.OK

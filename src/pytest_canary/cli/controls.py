@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.render.console import echo
 
 _CONTROLS = {
     "kill": (
@@ -93,11 +94,11 @@ def _cmd_control(args: argparse.Namespace) -> int:
             report_error(args.command, exc)
             continue
         before, after = log.before, log.after
-        print(
+        echo(
             f"{log.tenant}: {log.action} {log.outcome} (changed={str(log.changed).lower()},"
             f" quota {before.quota} % → {after.quota} %,"
             f" kill switch {'on' if after.kill_switch else 'off'},"
             f" {'paused' if after.pause else 'not paused'}, serial {after.serial})"
         )
-        print(f"  {log.reasons[0]}")
+        echo(f"  {log.reasons[0]}")
     return exit_codes.REFUSED if refused else exit_codes.OK

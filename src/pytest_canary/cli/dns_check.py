@@ -24,6 +24,7 @@ from pytest_canary.dns.check import (
     validate_selector,
     write_report,
 )
+from pytest_canary.render.console import echo_lines
 
 # dnspython and pydantic (records, store, jsonfile) are imported where they are used: `canary`
 # builds every command's parser on each call, and that must stay cheap.
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         targets = target(paths, read_sender_config(paths), domain, selectors, includes)
         report = check_tenant(tenant, *targets, resolver)
         written = None if args.dry_run else write_report(paths, report)
-        print(summary(report, written))
+        echo_lines(summary(report, written).split("\n"))
         failed = failed or report.status == "fail"
     return exit_codes.ATTENTION if args.strict and failed else exit_codes.OK
 

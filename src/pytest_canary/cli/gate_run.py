@@ -7,11 +7,11 @@ are the same decision with the same id.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.render.console import echo
 
 # The CLI imports pytest_canary before pytest does, so pytest cannot (and need not) rewrite it.
 _QUIET_WARNINGS = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
@@ -97,7 +97,7 @@ def run_gates(args: argparse.Namespace, *, rollout: bool) -> int:
     if rollout and collector.problems:
         return exit_codes.REFUSED
     if not collector.decisions:
-        print("canary: no decision was made (see the pytest output above)", file=sys.stderr)
+        echo("canary: no decision was made (see the pytest output above)", err=True)
         return exit_codes.HOLD
     words = {d.decision for d in collector.decisions}
     if "BACKOUT" in words:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_canary.cli import exit_codes, options
+from pytest_canary.render.console import echo
 from pytest_canary.store import settings
 
 if TYPE_CHECKING:
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         files += len(result.files)
         lines_cut += result.audit.cut if result.audit is not None else 0
         for problem in result.problems:
-            print(f"{paths.tenant}: {problem}", file=sys.stderr)
+            echo(f"{paths.tenant}: {problem}", err=True)
         problems += len(result.problems)
-    print(_summary(keep, today, len(tenants), files, lines_cut, dry=args.dry_run))
+    echo(_summary(keep, today, len(tenants), files, lines_cut, dry=args.dry_run))
     return exit_codes.ATTENTION if problems else exit_codes.OK
 
 
@@ -75,17 +75,17 @@ def _print_result(result: TenantPrune, root: Path, *, dry: bool) -> None:
     verb = "would delete" if dry else "deleted"
     for item in result.files:
         label = retention.KIND_LABELS[item.kind]
-        print(f"{verb} {item.path.relative_to(root)} ({label}, {item.age} days old)")
+        echo(f"{verb} {item.path.relative_to(root)} ({label}, {item.age} days old)")
     audit = result.audit
     if audit is not None and audit.cut:
         cut_verb = "would cut" if dry else "cut"
-        print(
+        echo(
             f"{cut_verb} {audit.cut} line(s) from the head of"
             f" {audit.path.relative_to(root)}; it now starts at its PRUNE checkpoint"
             f" seq {audit.first_kept_seq}"
         )
     if audit is not None and audit.kept_expired:
-        print(
+        echo(
             f"kept {audit.kept_expired} expired line(s) of"
             f" {audit.path.relative_to(root)}: the log is cut only at a PRUNE checkpoint"
         )

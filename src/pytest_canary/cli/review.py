@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
+from pytest_canary.render.console import echo
 
 
 def register(subparsers: Any, name: str) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         lock_timeout=options.check_lock_timeout(args.lock_timeout),
         steps=options.gate_config(args.gates).for_tenant(args.tenant, os.environ).steps,
     )
-    print(
+    echo(
         f"{args.tenant}: review recorded by {args.by} (serial {state.serial});"
         " the next GO may clear the kill switch"
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.render.console import echo
 
 if TYPE_CHECKING:  # building the parser stays light: the commands import what they use
     from pytest_canary.ops import batch
@@ -84,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
     log = batch.rollout_tenant(shared, args.tenant, decision_file)
     before = f"{log.before.quota} %" if log.before else "?"
     after = f"{log.after.quota} %" if log.after else "?"
-    print(
+    echo(
         f"{log.tenant}: {log.decision} {log.outcome}"
         f" (changed={str(log.changed).lower()}, quota {before} → {after})"
     )
     for reason in log.reasons:
-        print(f"  {reason}")
+        echo(f"  {reason}")
     return exit_codes.OK
 
 
@@ -104,9 +105,9 @@ def _rollout_batch(args: argparse.Namespace, shared: batch.Options) -> int:
     decisions = Path(args.decisions) if args.decisions else None
     results = batch.rollout_all(shared, tenants, decisions)
     for result in results:
-        print(f"{result.tenant}: {result.decision or '?'} {result.outcome}: {result.reason}")
+        echo(f"{result.tenant}: {result.decision or '?'} {result.outcome}: {result.reason}")
     if args.report:
         batch.write_report(Path(args.report), results)
-    print(batch.summary_line(results))
+    echo(batch.summary_line(results))
     refused = any(r.outcome == "refused" for r in results)
     return exit_codes.REFUSED if refused else exit_codes.OK

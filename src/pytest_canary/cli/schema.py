@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.cli import exit_codes
+from pytest_canary.render.console import echo_lines
 
 
 def register(subparsers: Any, name: str) -> None:
@@ -22,6 +23,5 @@ def register(subparsers: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pytest_canary.ops.validate import write_schemas
 
-    for path in write_schemas(Path(args.out)):
-        print(path)
+    echo_lines(write_schemas(Path(args.out)))
     return exit_codes.OK

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
+from pytest_canary.render.console import echo_lines
 
 
 def register(subparsers: Any, name: str) -> None:
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         steps = config.for_tenant(paths.tenant, os.environ).steps
         statuses.append(tenant_status(paths, today, steps))
     if args.json:
-        print(json.dumps([s.as_json() for s in statuses], indent=2, sort_keys=True))
+        echo_lines(
+            json.dumps([s.as_json() for s in statuses], indent=2, sort_keys=True).split("\n")
+        )
     else:
-        print("\n".join(table(statuses)))
+        echo_lines(table(statuses))
     return exit_codes.ATTENTION if any(s.warnings for s in statuses) else exit_codes.OK

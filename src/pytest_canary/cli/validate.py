@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_canary.cli import exit_codes
+from pytest_canary.render.console import echo, echo_lines
 
 
 def register(subparsers: Any, name: str) -> None:
@@ -27,10 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     warnings: list[str] = []
     problems, checked = validate_paths([Path(p) for p in args.files], warnings)
-    for line in problems:
-        print(line)
-    for line in warnings:
-        print(f"warning: {line}")
+    echo_lines(problems)
+    echo_lines(f"warning: {line}" for line in warnings)
     if not args.quiet:
-        print(f"canary validate: {checked} file(s) checked, {len(problems)} invalid")
+        echo(f"canary validate: {checked} file(s) checked, {len(problems)} invalid")
     return exit_codes.ATTENTION if problems else exit_codes.OK

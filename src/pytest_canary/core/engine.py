@@ -34,8 +34,13 @@ from pytest_canary.core.verdicts import (
 
 def _reasons(case: Case, base: Base, counted: Iterable[GateResult]) -> list[str]:
     reasons = []
+    # Without a usable KPI file every threshold gate is an error for that one cause, which the
+    # "input invalid" reason below says once.
+    unjudged = case.kpis.file_error is not None
     for gate in sorted(counted, key=lambda g: SEVERITY_ORDER[g.status]):
         if gate.status in ("backout", "hold", "error") and gate.kind != "inputs":
+            if unjudged and gate.kind == "threshold" and gate.value is None:
+                continue
             reasons.append(f"{VERDICT_WORD[gate.status]}: {gate.message} ({gate.source})")
     reasons.extend(f"input invalid: {problem}" for problem in input_problems(case))
     if case.state.valid and not case.state.present:

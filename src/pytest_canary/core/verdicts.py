@@ -107,7 +107,7 @@ def _threshold_gate(case: Case, spec: GateSpec) -> GateResult:
     factor = case.gates.backout_factor
     if case.kpis.file_error is not None:
         return _result(
-            spec, factor, "error", None, f"{spec.name}: not judged: {case.kpis.file_error}"
+            spec, factor, "error", None, f"{spec.name}: not judged: no usable KPI file (see inputs)"
         )
     if spec.needs_volume and _low_volume(case):
         return _result(

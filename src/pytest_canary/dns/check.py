@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.render.text import md, md_code
 from pytest_canary.store import settings
 
 if TYPE_CHECKING:
@@ -90,17 +91,17 @@ def write_report(paths: TenantPaths, report: DnsCheckReport) -> Path:
 
 def render_markdown(report: DnsCheckReport) -> str:
     lines = [
-        f"# Sender DNS check: {report.tenant} ({report.domain}): {report.status.upper()}",
+        f"# Sender DNS check: {report.tenant} ({md(report.domain)}): {report.status.upper()}",
         "",
-        f"Checked {report.checked_at.isoformat()} via {report.resolver}"
+        f"Checked {report.checked_at.isoformat()} via {md(report.resolver)}"
         f" (timeout {report.timeout:g} s). Log-only: this never stops a rollout.",
         "",
         "| check | name | status | detail |",
         "| --- | --- | --- | --- |",
     ]
     for f in report.findings:
-        detail = f.detail.replace("|", "\\|")
-        lines.append(f"| {f.check.upper()} | `{f.name}` | {f.status.upper()} | {detail} |")
+        name, detail = md_code(f.name).replace("|", "\\|"), md(f.detail)
+        lines.append(f"| {f.check.upper()} | {name} | {f.status.upper()} | {detail} |")
     return "\n".join(lines) + "\n"
 
 

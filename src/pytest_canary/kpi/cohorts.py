@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pytest_canary.dispatch import dispatch_bucket
+from pytest_canary.kpi.events import described
 
 if TYPE_CHECKING:
     from pytest_canary.core.models import OperateState
@@ -83,8 +84,7 @@ def check_cohort(value: object) -> str | None:
     ``ValueError``."""
     if value is None or (isinstance(value, str) and value in COHORT_NAMES):
         return value
-    shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
-    raise ValueError(f"{shown} is not canary, control or null")
+    raise ValueError(f"{described(value)}, expected canary, control or null")
 
 
 # --- the same rule in SQL, for the database sources --------------------------------------------

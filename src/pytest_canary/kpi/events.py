@@ -33,7 +33,28 @@ BEFORE, INSIDE, AFTER = 0, 1, 2
 
 
 class EventError(Exception):
-    """Malformed input or an unreadable source; ``str()`` is one line naming the line or row."""
+    """Malformed input or an unreadable source; ``str()`` is one line naming the line or row.
+
+    It never quotes what a field holds (an address may be anywhere in an event): it names the
+    line or row, the field, and what was expected; :func:`described` says what was there.
+    """
+
+
+def described(value: object) -> str:
+    """What ``value`` is, without its content: ``a string of 23 characters``, ``a list``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, str | bytes):
+        return (
+            f"a {'string' if isinstance(value, str) else 'byte string'} of {len(value)} characters"
+        )
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), f"a {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -86,12 +107,13 @@ def parse_ts(text: str) -> dt.datetime:
 
     Raises ``ValueError`` with a message fit for a one-line error.
     """
+    expected = "expected an ISO-8601 time like 2024-03-31T07:30:00+02:00"
     if not _TS_RE.fullmatch(text):
-        raise ValueError(f"{text[:40]!r} is not an ISO-8601 time like 2024-03-31T07:30:00+02:00")
+        raise ValueError(f"{described(text)}, {expected}")
     try:
         value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{text!r}: {exc}") from None
+    except ValueError:
+        raise ValueError(f"no such day or time of day, {expected}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=BERLIN)
     return value
@@ -100,6 +122,5 @@ def parse_ts(text: str) -> dt.datetime:
 def check_event(event: object) -> str:
     """``event`` when it is a known event type, else ``ValueError``."""
     if not isinstance(event, str) or event not in EVENT_TYPES:
-        shown = repr(event)[:40] if isinstance(event, str) else type(event).__name__
-        raise ValueError(f"{shown} is not one of {EVENT_LIST}")
+        raise ValueError(f"{described(event)}, expected one of {EVENT_LIST}")
     return event

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from pytest_canary.kpi.events import (
     check_event,
     parse_ts,
 )
+from pytest_canary.store import files
 
 BLOCK = 1 << 22
 MAX_LINE = 1 << 22
@@ -89,11 +91,9 @@ def tally_jsonl(
 
 def _read(path: Path, reader: _Reader, progress: Progress | None) -> Tally:
     try:
-        handle = path.open("rb")
-    except IsADirectoryError:
-        raise EventError(f"{path}: is a folder, expected a JSONL file") from None
+        handle = os.fdopen(files.open_regular(path), "rb")
     except OSError as exc:
-        raise EventError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise EventError(f"{path}: {files.refusal(exc)}") from None
     with handle:
         rest = b""
         while True:

@@ -24,6 +24,7 @@ from pytest_canary.core.models import OperateState
 from pytest_canary.core.readings import StateReading
 from pytest_canary.core.records import Decision, GateResult
 from pytest_canary.ops.rollout import load_decision
+from pytest_canary.render.text import md
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
 from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
@@ -155,17 +156,13 @@ def backtest_tenant(
     return results
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(results: list[DayResult], gates_label: str, since: dt.date, until: dt.date) -> str:
     """The report: a table of the days that would change, then the counts."""
     changed = [r for r in results if r.changed]
     unrecorded = [r for r in results if r.recorded is None]
     tenants = len({r.tenant for r in results})
     lines = [
-        f"## Backtest of {gates_label}, {since.isoformat()} to {until.isoformat()}",
+        f"## Backtest of {md(gates_label)}, {since.isoformat()} to {until.isoformat()}",
         "",
         CUSTOM_GATES_NOTE,
         "",
@@ -176,7 +173,7 @@ def markdown(results: list[DayResult], gates_label: str, since: dt.date, until: 
             "| --- | --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {r.tenant} | {r.date.isoformat()} | {r.recorded} | {r.now} | {_cell(r.why)} |"
+            f"| {r.tenant} | {r.date.isoformat()} | {r.recorded} | {r.now} | {md(r.why)} |"
             for r in changed
         ]
     else:
@@ -188,6 +185,6 @@ def markdown(results: list[DayResult], gates_label: str, since: dt.date, until: 
         f" {len(unrecorded)} without a readable recorded decision (not compared).",
     ]
     lines += [
-        f"- {r.tenant} {r.date.isoformat()}: {_cell(r.problem)}" for r in unrecorded if r.problem
+        f"- {r.tenant} {r.date.isoformat()}: {md(r.problem)}" for r in unrecorded if r.problem
     ]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from pytest_canary.core.models import DECISION_PATTERN
 from pytest_canary.core.records import RolloutLog
 from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.ops import rollout
+from pytest_canary.store import files
 from pytest_canary.store.atomic import write_atomic
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import (
@@ -148,7 +149,7 @@ def _import(paths: TenantPaths, source: Path) -> Path:
         copies.append((markdown, paths.decision_md(day)))
     for origin, target in copies:
         try:
-            write_atomic(paths.check(target), origin.read_bytes(), label="decision")
+            write_atomic(paths.check(target), files.read_raw(origin), label="decision")
         except OSError as exc:
             raise RolloutRefused(
                 f"{paths.tenant}: cannot copy {origin} into {target} ({exc.strerror or exc})"
@@ -159,7 +160,7 @@ def _import(paths: TenantPaths, source: Path) -> Path:
 def _word(path: Path) -> str | None:
     """The decision word, read before the rollout so that a refusal can still name it."""
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(files.read_raw(path))
     except (OSError, ValueError):
         return None
     word = data.get("decision") if isinstance(data, dict) else None

@@ -42,7 +42,7 @@ from pytest_canary.core.transitions import (
 from pytest_canary.render.report import rollout_markdown
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit, read_audit
-from pytest_canary.store.files import read_bytes
+from pytest_canary.store.files import read_bytes, read_raw
 from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
 from pytest_canary.store.readers import load_state
@@ -252,7 +252,7 @@ def _record(
 def records_applied(path: Path, model: type[RolloutLog | ControlLog]) -> bool:
     """Whether the log at ``path`` records an applied change (which "unchanged" never replaces)."""
     try:
-        existing = model.model_validate_json(path.read_bytes())
+        existing = model.model_validate_json(read_raw(path))
     except (OSError, ValueError):
         return False  # missing or unreadable: it is replaced
     return existing.outcome == "applied"
@@ -323,12 +323,17 @@ def write_state(paths: TenantPaths, state: OperateState) -> None:
         ) from None
 
 
+def refused_log(decision: Decision, now: dt.datetime, why: str) -> RolloutLog:
+    """What a refused rollout shows in the reports (it writes no file): the refusal first."""
+    return _log(decision, now, "refused", None, None, why)
+
+
 def _log(
     decision: Decision,
     now: dt.datetime,
-    outcome: Literal["applied", "unchanged"],
-    before: QuotaState,
-    after: QuotaState,
+    outcome: Literal["applied", "unchanged", "refused"],
+    before: QuotaState | None,
+    after: QuotaState | None,
     reason: str,
 ) -> RolloutLog:
     return RolloutLog(

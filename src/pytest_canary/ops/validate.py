@@ -161,10 +161,17 @@ def validate_paths(
 
 
 def write_schemas(folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write every schema into ``folder`` (made when missing); one that cannot be is a usage error."""
     written = []
-    for name, text in schema_texts().items():
-        target = folder / name
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in schema_texts().items():
+            target = folder / name
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    except OSError as exc:
+        where = exc.filename or folder
+        raise CanaryUsageError(
+            f"--out {folder}: cannot write {where} ({exc.strerror or exc}); name a folder"
+        ) from None
     return written

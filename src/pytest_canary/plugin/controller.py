@@ -41,6 +41,13 @@ class CanaryController:
         self.decisions: list[Decision] = []
         self.rollouts: dict[str, RolloutLog] = {}
         self.problems: list[str] = []
+        self._resume: str | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """In a GitHub Actions step, stop the runner reading commands until the run is over."""
+        if github.in_actions(os.environ):
+            stop, self._resume = github.stop_commands()
+            self._say(stop)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -82,10 +89,7 @@ class CanaryController:
         for tenant in self.options.tenants:
             self._finish_tenant(tenant)
             self.cases.forget(tenant)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.ensure_newline()  # after the progress dots: a workflow command starts a line
-        github.emit_from_env(self.decisions, self.rollouts, os.environ, _print_line)
+        github.emit_files(self.decisions, self.rollouts, os.environ, self._say)
         junit.record_decisions(self.config, self.decisions)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
         session.exitstatus = (
@@ -104,7 +108,24 @@ class CanaryController:
         for line in self.problems:
             terminalreporter.write_line(line, red=True)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Resume the runner's commands, then annotate: each command on a line of its own."""
+        if self._resume is None:
+            return
+        self._say(self._resume)
+        for line in github.annotation_lines(self.decisions, self.rollouts):
+            self._say(line)
+        self._resume = None
+
     # --- helpers ------------------------------------------------------------------------------
+
+    def _say(self, line: str) -> None:
+        """Print ``line`` on a line of its own, after whatever pytest printed (progress dots)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and reporter._tw.width_of_current_line:
+            reporter._tw.line()
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
     def _finish_tenant(self, tenant: str) -> None:
         case = self.cases.case(tenant)
@@ -128,7 +149,7 @@ class CanaryController:
             self._roll_out(decision, list(case.gates.steps))
 
     def _roll_out(self, decision: Decision, steps: list[int]) -> None:
-        from pytest_canary.ops.rollout import DEFAULT_MAX_AGE, apply_decision
+        from pytest_canary.ops.rollout import DEFAULT_MAX_AGE, apply_decision, refused_log
 
         tenant = decision.tenant
         try:
@@ -142,6 +163,7 @@ class CanaryController:
             )
         except (RolloutRefused, CanaryUsageError, OSError) as exc:
             self.problems.append(f"{tenant}: rollout refused: {exc}")
+            self.rollouts[tenant] = refused_log(decision, now_berlin(), str(exc))
             return
         self.rollouts[tenant] = log
         self.config.hook.pytest_canary_rollout(result=log, config=self.config)
@@ -162,7 +184,3 @@ class CanaryController:
             status == "error" and nodeid not in self.ledger.expected
             for nodeid, (status, _) in self.ledger.statuses.items()
         )
-
-
-def _print_line(line: str) -> None:
-    sys.stdout.write(line + "\n")

@@ -7,7 +7,8 @@ Pure, like ``report.py``, and through its escaping: every text an operator typed
 from __future__ import annotations
 
 from pytest_canary.core.records import ControlLog, QuotaState
-from pytest_canary.render.report import _cell, _line, _quota, _switch
+from pytest_canary.render.report import _cell, _quota, _switch
+from pytest_canary.render.text import md
 
 _NONE = "—"
 
@@ -31,7 +32,7 @@ def control_markdown(log: ControlLog) -> str:
         f"## {log.tenant} — {log.action} by hand, {log.outcome.upper()}",
         "",
         f"**{log.outcome}**: changed {'yes' if log.changed else 'no'};"
-        f" by {_line(log.by)}: {_line(log.note)}",
+        f" by {md(log.by)}: {md(log.note)}",
         "",
         "| | before | after |",
         "| --- | --- | --- |",
@@ -39,7 +40,7 @@ def control_markdown(log: ControlLog) -> str:
         "",
         "### Reasons",
         "",
-        *(f"- {_line(reason)}" for reason in log.reasons),
+        *(f"- {md(reason)}" for reason in log.reasons),
         "",
         f"- trace id: `{log.trace_id}`",
         f"- at: {log.at.isoformat()}",

@@ -10,18 +10,25 @@ The only I/O is appending to the files GitHub names in ``GITHUB_STEP_SUMMARY`` a
   the safe, do-nothing outcome; the run's exit status already fails the check). At most ten in
   all, worst first; with more than ten tenants to show, the tenth says how many more there are.
 - Any file GitHub names that cannot be written is reported as one line through ``write``; the
-  decisions and their files are already written, so a broken summary never hides them.
+  decisions and their files are already written, so a broken summary never hides them. A file
+  that is not a regular file (a FIFO without a reader would block forever) is not written.
+- A pytest run prints its output between :func:`stop_commands`' two lines, then the annotations,
+  each on a line of its own: only the project's own commands reach the runner.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pytest_canary.core.records import Decision, RolloutLog
 from pytest_canary.render.report import summary_markdown
+from pytest_canary.render.text import one_line
+from pytest_canary.store.files import open_regular, refusal
 
 STEP_SUMMARY_LIMIT = 1024 * 1024
 """GitHub refuses a step summary of this size or more (bytes)."""
@@ -57,23 +64,24 @@ def _fit(markdown: str, budget: int) -> bytes:
     return result if len(result) <= budget else b""
 
 
+def _open_append(path: Path) -> int:
+    """The GitHub file at ``path`` for appending; a FIFO or device is refused, never waited on."""
+    return open_regular(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+
+
 def append_step_summary(path: Path, markdown: str) -> None:
     """Append ``markdown`` to the step summary file, keeping the file under 1 MiB."""
-    try:
-        existing = path.stat().st_size
-    except FileNotFoundError:
-        existing = 0
-    separator = b""
-    if existing:
-        with path.open("rb") as handle:
-            handle.seek(-1, 2)
+    fd = _open_append(path)
+    with os.fdopen(fd, "r+b") as handle:
+        existing = os.fstat(fd).st_size
+        separator = b""
+        if existing:
+            handle.seek(-1, os.SEEK_END)
             separator = b"\n" if handle.read(1) == b"\n" else b"\n\n"
-    budget = STEP_SUMMARY_LIMIT - 1 - existing - len(separator)
-    data = _fit(markdown, budget)
-    if not data:
-        return
-    with path.open("ab") as handle:
-        handle.write(separator + data)
+        budget = STEP_SUMMARY_LIMIT - 1 - existing - len(separator)
+        data = _fit(markdown, budget)
+        if data:
+            handle.write(separator + data)
 
 
 # --- step outputs -----------------------------------------------------------------------------
@@ -96,8 +104,8 @@ def write_outputs(path: Path, decisions: Mapping[str, str]) -> None:
         entries.append(_output_entry("decision", next(iter(decisions.values()))))
     compact = json.dumps(dict(decisions), sort_keys=True, separators=(",", ":"))
     entries.append(_output_entry("decisions", compact))
-    with path.open("a", encoding="utf-8", newline="\n") as handle:
-        handle.write("".join(entries))
+    with os.fdopen(_open_append(path), "ab") as handle:
+        handle.write("".join(entries).encode("utf-8"))
 
 
 # --- annotations ------------------------------------------------------------------------------
@@ -113,6 +121,17 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def stop_commands() -> tuple[str, str]:
+    """The pair of lines that stop the runner reading workflow commands, and resume it.
+
+    Between them the runner takes no line for a command: the way GitHub documents to print text
+    that is not the project's own (a pytest run's failures, tracebacks, captured output). The
+    token is random, so no text printed in between can resume it.
+    """
+    token = secrets.token_hex(16)
+    return f"::stop-commands::{token}", f"::{token}::"
+
+
 def _command(level: str, title: str, message: str) -> str:
     if len(message) > _MESSAGE_CAP:
         message = message[: _MESSAGE_CAP - 1] + "…"
@@ -123,12 +142,12 @@ def _annotation(decision: Decision, log: RolloutLog | None) -> tuple[int, str]:
     """The rank (0 worst) and the command of one tenant that needs attention."""
     d = decision
     quota = f"quota {d.base.quota} → {d.target.quota}"
-    reasons = "; ".join(" ".join(r.split()) for r in d.reasons)
+    reasons = "; ".join(one_line(r) for r in d.reasons)
     if d.decision == "BACKOUT":
         message = f"{quota}, kill switch on: {reasons}"
         return 0, _command("error", f"canary {d.tenant}: BACKOUT", message)
     if log is not None and log.outcome == "refused":
-        why = "; ".join(" ".join(r.split()) for r in log.reasons) or "no reason given"
+        why = "; ".join(one_line(r) for r in log.reasons) or "no reason given"
         message = f"rollout of {d.decision} refused: {why}"
         return 1, _command("error", f"canary {d.tenant}: rollout refused", message)
     message = f"{quota}: {reasons}" if reasons else quota
@@ -168,25 +187,27 @@ def annotation_lines(
 # --- everything at once -----------------------------------------------------------------------
 
 
-def emit_from_env(
+def emit_files(
     decisions: Sequence[Decision],
     rollouts: Mapping[str, RolloutLog] | None,
     environ: Mapping[str, str],
     write: Callable[[str], None],
 ) -> None:
-    """Step summary, outputs and annotations, each when GitHub's environment asks for it."""
+    """The step summary and the outputs, each when GitHub's environment names its file."""
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
             append_step_summary(Path(summary_path), summary_markdown(list(decisions), rollouts))
         except OSError as exc:
-            write(f"canary: could not write GITHUB_STEP_SUMMARY {summary_path}: {exc.strerror}")
+            write(f"canary: GITHUB_STEP_SUMMARY {summary_path}: {refusal(exc, 'written')}")
     output_path = environ.get("GITHUB_OUTPUT")
     if output_path:
         try:
             write_outputs(Path(output_path), {d.tenant: d.decision for d in decisions})
         except OSError as exc:
-            write(f"canary: could not write GITHUB_OUTPUT {output_path}: {exc.strerror}")
-    if environ.get("GITHUB_ACTIONS") == "true":
-        for line in annotation_lines(decisions, rollouts):
-            write(line)
+            write(f"canary: GITHUB_OUTPUT {output_path}: {refusal(exc, 'written')}")
+
+
+def in_actions(environ: Mapping[str, str]) -> bool:
+    """Whether this runs as a GitHub Actions step, whose log reads workflow commands."""
+    return environ.get("GITHUB_ACTIONS") == "true"

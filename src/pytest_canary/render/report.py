@@ -1,9 +1,10 @@
 """Markdown and terminal text rendered from a Decision or a RolloutLog: pure, no I/O.
 
 Everything shown comes from the model handed in and nothing else (no address exists there), so a
-report never says more than the decision file itself. Tenants are always listed worst first
-(BACKOUT, HOLD, GO, then by tenant id): the first screen, or the part of a step summary GitHub
-keeps, is the part someone has to act on.
+report never says more than the decision file itself. Text in a model may come from a file someone
+edited: in Markdown it goes through ``md``/``md_code``, on the terminal through ``one_line``.
+Tenants are always listed worst first (BACKOUT, HOLD, GO, then by tenant id): the first screen,
+or the part of a step summary GitHub keeps, is the part someone has to act on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pytest_canary.core.gates import is_rate_metric
 from pytest_canary.core.records import Decision, GateResult, QuotaState, RolloutLog
 from pytest_canary.render.evidence import evidence_markdown
+from pytest_canary.render.text import md, md_code, one_line
 
 _NONE = "—"
 TERMINAL_FULL_LIMIT = 50
@@ -33,14 +35,9 @@ _ACTIONS = {
 # --- small formatting helpers ----------------------------------------------------------------
 
 
-def _line(text: object) -> str:
-    """Text on one line: every run of whitespace, line breaks included, becomes one space."""
-    return " ".join(str(text).split())
-
-
 def _cell(text: object) -> str:
-    """One Markdown table cell: one line, pipes escaped, never empty."""
-    return _line(text).replace("\\", "\\\\").replace("|", "\\|") or _NONE
+    """One Markdown table cell: escaped outside text (pipes included), never empty."""
+    return md(text) or _NONE
 
 
 def _cap(text: str, limit: int) -> str:
@@ -92,8 +89,9 @@ def _action(decision: Decision) -> str:
 
 
 def _rollout_word(log: RolloutLog) -> str:
+    """The rollout's outcome in plain text (a refusal with why): a Markdown caller escapes it."""
     if log.outcome == "refused":
-        return "refused: " + ("; ".join(_line(r) for r in log.reasons) or "no reason given")
+        return "refused: " + ("; ".join(one_line(r) for r in log.reasons) or "no reason given")
     return log.outcome
 
 
@@ -106,21 +104,18 @@ def _gate_row(gate: GateResult) -> str:
     verdict = gate.status.upper() if gate.status in ("hold", "backout", "error") else gate.status
     if gate.status == "skipped" and gate.evidence is not None:
         verdict += " (inconclusive)"  # the sample could not tell; the other gates decide
+    shadow = " [shadow]" if gate.shadow else ""
     if gate.shadow:
-        name += " [shadow]"
         verdict += " (shadow, not counted)"
     threshold = _NONE
     if gate.threshold is not None:
         threshold = f"{_OPS[gate.op]} {_value(gate.threshold, rate=rate)}"
     cells = [
-        name,
-        _value(gate.value, rate=rate),
-        threshold,
-        _value(gate.backout_threshold, rate=rate),
-        verdict,
-        gate.source,
+        _cell(name) + shadow,
+        *map(_cell, (_value(gate.value, rate=rate), threshold)),
+        *map(_cell, (_value(gate.backout_threshold, rate=rate), verdict, gate.source)),
     ]
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+    return "| " + " | ".join(cells) + " |"
 
 
 def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
@@ -144,7 +139,7 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
     ]
     if base.review is not None:
         review = base.review
-        lines.append(f"- review: by {_line(review.by)} at {review.at.isoformat()}")
+        lines.append(f"- review: by {md(review.by)} at {review.at.isoformat()}")
     lines += [f"- state serial: {base.serial}", "", "### Gates", ""]
     if d.gates:
         lines += [
@@ -156,18 +151,18 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
         lines.append("No gate ran.")
     lines += evidence_markdown(d.gates)
     lines += ["", "### Reasons", ""]
-    lines += [f"- {_line(r)}" for r in d.reasons] or ["- every gate passed"]
+    lines += [f"- {md(r)}" for r in d.reasons] or ["- every gate passed"]
     if d.inputs:
         lines += ["", "### Inputs", ""]
         for record in d.inputs:
             state = "valid" if record.valid else "INVALID"
             if not record.present:
                 state = "missing"
-            text = f"- {record.name}: {state}, `{_line(record.path)}`"
+            text = f"- {md(record.name)}: {state}, {md_code(record.path)}"
             if record.sha256:
                 text += f" (sha256 {record.sha256[:12]}…)"
             if record.error:
-                text += f": {_line(record.error)}"
+                text += f": {md(record.error)}"
             lines.append(text)
     lines += [
         "",
@@ -216,7 +211,7 @@ def rollout_markdown(log: RolloutLog) -> str:
         "### Reasons",
         "",
     ]
-    lines += [f"- {_line(r)}" for r in log.reasons] or ["- none"]
+    lines += [f"- {md(r)}" for r in log.reasons] or ["- none"]
     lines += [
         "",
         f"- trace id: `{log.trace_id}`",
@@ -273,18 +268,28 @@ def summary_markdown(
     return "\n".join(lines) + "\n" + "\n".join(details)
 
 
-def _terminal_line(decision: Decision, log: RolloutLog | None) -> str:
+def _change(decision: Decision) -> str:
+    """``quota 10 → 25, kill switch on → off``: what the decision's target changes (or keeps)."""
     d = decision
-    text = f"{d.tenant}: {d.decision} (quota {d.base.quota} → {d.target.quota}"
+    text = f"quota {d.base.quota} → {d.target.quota}"
     if d.base.kill_switch != d.target.kill_switch:
         text += f", kill switch {_switch(d.base.kill_switch)} → {_switch(d.target.kill_switch)}"
     elif d.target.kill_switch:
         text += ", kill switch on"
-    text += ")"
+    return text
+
+
+def _terminal_line(decision: Decision, log: RolloutLog | None) -> str:
+    d = decision
     if log is not None:
-        text += f" [{_rollout_word(log)}]"
+        text = f"{d.tenant}: {d.decision} ({_change(d)}) [{_rollout_word(log)}]"
+    elif (d.base.quota, d.base.kill_switch) == (d.target.quota, d.target.kill_switch):
+        switch = ", kill switch on" if d.target.kill_switch else ""
+        text = f"{d.tenant}: {d.decision} (no change: quota {d.base.quota}{switch})"
+    else:  # decided, not rolled out: say it as what would happen
+        text = f"{d.tenant}: {d.decision} (would set {_change(d)}; nothing applied until rollout or cycle)"
     if d.reasons and not d.is_go:
-        text += ": " + "; ".join(_line(r) for r in d.reasons)
+        text += ": " + "; ".join(one_line(r) for r in d.reasons)
     return text
 
 
@@ -340,7 +345,7 @@ def failure_line(gate: GateResult) -> str:
     head = f"{prefix}: {gate.name}"
     details: list[str] = []
     if gate.label and gate.label != gate.name:
-        details.append(gate.label)
+        details.append(one_line(gate.label))
     if compared:
         assert gate.value is not None and limit is not None
         shown = _VIOLATED[op] if gate.status in ("hold", "backout") else op
@@ -353,11 +358,11 @@ def failure_line(gate: GateResult) -> str:
             details.append(f"threshold {op} {_number(limit)}")
     if gate.source:
         where = "threshold from " if gate.kind == "threshold" else "from "
-        details.append(where + _line(gate.source))
+        details.append(where + one_line(gate.source))
     if gate.shadow:
         details.append("shadow gate, not counted in the decision")
     line = head + (f" ({'; '.join(details)})" if details else "")
     if compared and gate.evidence is None:
         return line
-    message = _line(gate.message).removeprefix(f"{gate.name}: ")
+    message = one_line(gate.message).removeprefix(f"{gate.name}: ")
     return line + (f" — {_cap(message, _MESSAGE_CAP)}" if message else "")

@@ -20,7 +20,7 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.records import AuditLine
 from pytest_canary.store.faults import fault
-from pytest_canary.store.files import read_bytes
+from pytest_canary.store.files import read_bytes, read_raw
 from pytest_canary.store.layout import TenantPaths
 
 MAX_AUDIT_BYTES = 1 << 30
@@ -94,7 +94,7 @@ def require_readable(paths: TenantPaths) -> None:
 def read_audit(path: Path) -> list[dict[str, Any]]:
     """The parseable complete lines of an audit log (for look-ups; :func:`verify_audit` judges)."""
     try:
-        data = path.read_bytes()
+        data = read_raw(path, MAX_AUDIT_BYTES)
     except FileNotFoundError:
         return []
     lines, _ = split_audit(data)
@@ -198,8 +198,8 @@ def append_audit(
         raise ValueError(f"audit fields may not set {sorted(clash)}")
     audit = paths.check(paths.audit)
     paths.check(paths.canary_dir).mkdir(exist_ok=True)
-    try:
-        data = audit.read_bytes()
+    try:  # a FIFO or a folder in its place is refused (an OSError), never waited on
+        data = read_raw(audit, MAX_AUDIT_BYTES)
     except FileNotFoundError:
         data = b""
     lines, torn = split_audit(data)

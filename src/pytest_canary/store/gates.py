@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.gates import VOLUME_GATE, GateSet, GateSpec, Metric
+from pytest_canary.core.jsonfile import InvalidInput
 from pytest_canary.core.tenants import is_tenant_id
+from pytest_canary.store.files import read_text
 
 BUILTIN_SOURCE = "built-in"
 ENV_PREFIX = "CANARY_THRESHOLD_"
@@ -96,7 +98,7 @@ def gate_files(path: Path | None) -> list[Path]:
         return []
     if path.is_dir():
         return sorted(path.glob("*.toml"))
-    if path.is_file():
+    if path.exists():  # a FIFO or device too: reading it refuses it in one line
         return [path]
     raise CanaryUsageError(f"--canary-gates {path}: no such file or folder")
 
@@ -141,9 +143,9 @@ class GateConfig:
         for path in files:
             where = (display or {}).get(path, str(path))
             try:
-                text = path.read_text("utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CanaryUsageError(f"{where}: cannot be read ({exc})") from None
+                text = read_text(path, where)
+            except InvalidInput as exc:
+                raise CanaryUsageError(str(exc)) from None
             layers.append((_parse_file(text, where), where))
             names.append(where)
         config = cls(tuple(layers), tuple(names))

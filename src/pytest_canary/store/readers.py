@@ -22,7 +22,7 @@ from pytest_canary.core.readings import (
     summarise_blocklist,
 )
 from pytest_canary.store.files import read_bytes
-from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.layout import KPI_FILE, TenantPaths, dated_files
 
 
 def display_path(path: Path) -> str:
@@ -36,7 +36,8 @@ def display_path(path: Path) -> str:
 def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
     where = display_path(path)
     if not path.exists() and not path.is_symlink():
-        return KpiReading(where, False, None, file_error=f"{where}: KPI file missing for {date}")
+        missing = f"{where}: KPI file missing for {date}; {_newest_kpi(path.parent)}"
+        return KpiReading(where, False, None, file_error=missing)
     try:
         data = read_bytes(path, where)
     except InvalidInput as exc:
@@ -47,6 +48,18 @@ def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
     except InvalidInput as exc:
         return KpiReading(where, True, sha, file_error=str(exc))
     return kpis_from_object(raw, where, tenant, date, sha)
+
+
+def _newest_kpi(folder: Path) -> str:
+    """The newest KPI file beside a missing one, and the option that would use it."""
+    days = dated_files(folder, KPI_FILE)
+    if not days:
+        return "the folder has no KPI file at all"
+    newest = max(days).isoformat()
+    return (
+        f"the newest is of {newest} (--canary-date {newest} in pytest, --date {newest} in canary"
+        " decide/cycle would use it)"
+    )
 
 
 def read_blocklist(path: Path, date: dt.date) -> BlocklistReading:

@@ -14,6 +14,7 @@ from pytest_canary.kpi.events import (
     EventError,
     Tally,
     Window,
+    described,
 )
 from pytest_canary.kpi.jsonl import Progress
 from pytest_canary.kpi.sources.table import EVENT_SQL, TABLE, check_cohorts, redact
@@ -116,12 +117,12 @@ def _postgres_query(conn: Any, timeline: QuotaTimeline | None) -> str:
 def _bad_postgres_row(row: Any) -> str:
     if row is None:
         return "a row changed while it was read; run again"
-    notice, ts, event = row
-    where = f"row notice_id={str(notice)[:60]!r}"
-    if ts is None:
-        return f"{where}: column ts: NULL, expected a time"
-    shown = "NULL" if event is None else repr(str(event)[:40])
-    return f"{where} at {ts.isoformat()}: column event: {shown} is not one of {EVENT_LIST}"
+    _notice, ts, event = row
+    if ts is None:  # the notice id is not quoted either: a message quotes no field's content
+        return "a row: column ts: NULL, expected a time"
+    return (
+        f"a row at {ts.isoformat()}: column event: {described(event)}, expected one of {EVENT_LIST}"
+    )
 
 
 def _postgres_problem(exc: Exception) -> str:

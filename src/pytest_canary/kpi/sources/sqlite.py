@@ -21,6 +21,7 @@ from pytest_canary.kpi.events import (
     EventError,
     Tally,
     Window,
+    described,
 )
 from pytest_canary.kpi.jsonl import Progress
 from pytest_canary.kpi.sources.table import EVENT_SQL, TABLE, check_cohorts
@@ -138,8 +139,7 @@ def _bad_sqlite_row(row: Any) -> str:
         return "a row changed while it was read; run again"
     rowid, event, kind = row
     if event is None or event not in EVENT_TYPES:
-        shown = "NULL" if event is None else repr(str(event)[:40])
-        return f"row {rowid}: column event: {shown} is not one of {EVENT_LIST}"
+        return f"row {rowid}: column event: {described(event)}, expected one of {EVENT_LIST}"
     if kind == "integer":
         return f"row {rowid}: column notice_id: must be text"
     return f"row {rowid}: column ts: must be an integer (Unix time in milliseconds), not {kind}"

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from pytest_canary.kpi.cohorts import COHORT_NAMES, QuotaTimeline
-from pytest_canary.kpi.events import EVENT_TYPES, EventError
+from pytest_canary.kpi.events import EVENT_TYPES, EventError, described
 
 TABLE = "dispatch_events"
 EVENT_SQL = ", ".join(f"'{name}'" for name in EVENT_TYPES)
@@ -25,5 +25,6 @@ def check_cohorts(shown: str, rows: list[Any], timeline: QuotaTimeline | None) -
         return
     for row in rows:
         if row[-1] not in COHORT_NAMES:
-            value = "NULL" if row[-1] is None else repr(str(row[-1])[:40])
-            raise EventError(f"{shown}: column cohort: {value} is not canary, control or NULL")
+            raise EventError(
+                f"{shown}: column cohort: {described(row[-1])}, expected canary, control or NULL"
+            )
