@@ -30,6 +30,9 @@ _BREAK = "\u200b"  # a zero-width space: the line reads the same, the runner see
 # strikethrough, table cells, math, references); a backslash before any of them shows it as is.
 # An underscore between two letters or digits never emphasises: ``error_rate`` stays as it is.
 _INLINE = re.compile(r"([\\`*\[\]|~$#!@{}]|(?<![^\W_])_|_(?![^\W_]))")
+# "<" starts a tag or an autolink only before a letter, "/", "!" or "?", and "&" an entity only
+# before a name or number and ";": only those become entities ("<= 0.02" stays as it is).
+_ENTITY = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?[0-9A-Za-z]+;)")
 _ENTITIES = {"&": "&amp;", "<": "&lt;"}
 # What would start a block (heading, quote, list, rule, fence) when the text starts a line.
 _BLOCK_START = re.compile(r"^(>|[-+=](?=[-+=\s]|$)|\d{1,9}(?=[.)](?:\s|$)))")
@@ -61,7 +64,7 @@ def inert(line: str) -> str:
 def md(text: object) -> str:
     """Outside text as one line of Markdown that renders as that text and nothing else."""
     flat = one_line(text)
-    escaped = "".join(_ENTITIES.get(c, c) for c in _INLINE.sub(r"\\\1", flat))
+    escaped = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], _INLINE.sub(r"\\\1", flat))
     escaped = _AUTOLINK.sub(lambda m: "".join("\\" + c for c in m.group(0)), escaped)
     return _BLOCK_START.sub(lambda m: _escape_start(m.group(1)), escaped)
 
