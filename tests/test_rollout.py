@@ -322,7 +322,7 @@ def test_a_second_go_for_the_same_kpi_date_is_not_applied(tmp_path: Path) -> Non
     assert "one step per KPI date" in again.reasons[0]
     assert paths.state.read_bytes() == state_bytes
     next_day = decision("GO_50", quota=25, serial=1, date=KPI_DATE + dt.timedelta(days=1))
-    assert apply(paths, next_day).changed
+    assert apply(paths, next_day, now=NOW + dt.timedelta(days=1)).changed
     assert state_of(paths).quota == 50
 
 

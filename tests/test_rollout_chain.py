@@ -212,3 +212,23 @@ def test_a_review_killed_after_its_state_write_is_recorded_by_the_next_command(
     assert [line["serial"] for line in reviews] == ([1, 2] if after == "review" else [1])
     verified = canary(canary_root, "audit verify")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_a_decide_killed_between_its_renames_gets_its_markdown_from_the_next_rollout(
+    canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary_root.tenant("acme")
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+    canary_root.tenant("acme", dlq_depth=37)  # the same day, corrected: a backout
+    monkeypatch.setenv("CANARY_FAULT_POINT", "decision:after-rename")
+    assert canary(canary_root, "decide", "--date", DATE).returncode < 0  # killed
+    monkeypatch.delenv("CANARY_FAULT_POINT")
+    recorded = canary_root.decision()
+    markdown = canary_root.decision_file().with_suffix(".md")
+    assert recorded["decision"] == "BACKOUT"
+    assert recorded["decision_id"] not in markdown.read_text()  # the JSON and the Markdown disagree
+
+    assert canary(canary_root, "rollout").returncode == EXIT_GO
+
+    assert f"`{recorded['decision_id']}`" in markdown.read_text()
+    assert "BACKOUT" in markdown.read_text().splitlines()[0]

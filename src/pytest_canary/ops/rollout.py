@@ -39,6 +39,7 @@ from pytest_canary.core.transitions import (
     review_text,
     reviewed,
 )
+from pytest_canary.ops import decision_markdown
 from pytest_canary.render.report import rollout_markdown
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit, read_audit
@@ -116,6 +117,7 @@ def apply_decision(
         current = read_state_or_refuse(paths, ladder) or initial_state(paths.tenant, ladder)
         complete_gap(paths, current, now)
         plan = plan_rollout(current, decision, ladder, now, max_age)
+        decision_markdown.mend(paths, decision)  # after the refusals: they write nothing
         if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
             before, after = applied_views(plan.repeat)
             reason = (

@@ -17,14 +17,14 @@ import pytest
 from pytest_canary.core import engine
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.records import Decision, RolloutLog
+from pytest_canary.ops import decision_markdown
 from pytest_canary.plugin import junit
 from pytest_canary.plugin.cases import Cases
 from pytest_canary.plugin.ledger import Expected, Ledger
 from pytest_canary.plugin.options import RunOptions
-from pytest_canary.render import github, report, trend
+from pytest_canary.render import github, report
 from pytest_canary.store.decisions import record_decision
 from pytest_canary.store.lock import LOCK_TIMEOUT
-from pytest_canary.store.readers import kpi_history
 from pytest_canary.store.settings import now_berlin
 
 
@@ -138,9 +138,7 @@ class CanaryController:
             return
         paths = self.cases.paths[tenant]
         try:
-            earlier = kpi_history(paths, decision.date, trend.TREND_DAYS)
-            chart = trend.decision_trend(decision, earlier)
-            record_decision(paths, decision, report.decision_markdown(decision, trend=chart))
+            record_decision(paths, decision, decision_markdown.render(paths, decision))
         except (OSError, RolloutRefused, CanaryUsageError) as exc:
             self.problems.append(f"{tenant}: decision not written: {exc}")
             return
