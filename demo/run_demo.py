@@ -1,7 +1,9 @@
 """``make demo``: the daily cycle on the bundled demo tenants, on a scratch copy of their data.
 
-acme climbs a step (GO_50), beta holds on its error rate, gamma backs out on its DLQ and delta
-holds on too little volume. The copy lives in ``.demo/`` (ignored by git), so the tree stays clean.
+acme climbs a step (GO_50), beta holds on its error rate, gamma backs out on its DLQ, delta
+holds on too little volume, and epsilon, whose KPIs are good, holds because an operator paused it
+(``canary pause``) before the run. The copy lives in ``.demo/`` (ignored by git), so the tree stays
+clean.
 """
 
 from __future__ import annotations
@@ -16,13 +18,42 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SCRATCH = REPO / ".demo"
 DEMO_DATE = "2026-11-26"
-EXPECTED = {"acme": "GO_50", "beta": "HOLD", "gamma": "BACKOUT", "delta": "HOLD"}
+EXPECTED = {
+    "acme": "GO_50",
+    "beta": "HOLD",
+    "gamma": "BACKOUT",
+    "delta": "HOLD",
+    "epsilon": "HOLD",
+}
+PAUSED_KPIS = {
+    "tenant": "epsilon",
+    "date": DEMO_DATE,
+    "notices_sent": 1200,
+    "error_rate": 0.003,
+    "hard_bounces": 4,
+    "dlq_depth": 1,
+    "retry_depth": 9,
+}
+
+
+def _pause(root: Path) -> None:
+    """A tenant with good KPIs that an operator paused: its GO is held, its quota stays."""
+    folder = root / "epsilon"
+    folder.mkdir()
+    (folder / f"{DEMO_DATE}.json").write_text(json.dumps(PAUSED_KPIS), encoding="utf-8")
+    command = [
+        sys.executable, "-m", "pytest_canary.cli", "pause", "--tenant", "epsilon",
+        f"--root={root}", "--by", "demo-operator", "--note", "legal review of the new reminder text",
+    ]  # fmt: skip
+    print("$ canary", " ".join(command[3:]), flush=True)
+    subprocess.check_call(command, cwd=REPO)
 
 
 def main() -> int:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     root = SCRATCH / "root"
     shutil.copytree(HERE / "data", root)
+    _pause(root)
     command = [
         sys.executable, "-m", "pytest", "-p", "canary", "-p", "no:cacheprovider",
         "--canary-tenant", "all", f"--canary-root={root}", f"--canary-date={DEMO_DATE}",
@@ -39,8 +70,10 @@ def main() -> int:
         state = json.loads(state_file.read_text()) if state_file.exists() else decision["base"]
         seen[tenant] = decision["decision"]
         switch = "on" if state["kill_switch"] else "off"
+        paused = " (paused)" if state.get("pause") else ""
         print(
-            f"{tenant:6} {decision['decision']:8} quota now {state['quota']:3} %, kill switch {switch}"
+            f"{tenant:7} {decision['decision']:8} quota now {state['quota']:3} %,"
+            f" kill switch {switch}{paused}"
         )
     print(f"\nfiles written under {root.relative_to(REPO)}/<tenant>/canary/ and operate/")
     if seen != EXPECTED:

@@ -167,3 +167,63 @@ def test_validate_accepts_the_control_logs(canary_root: CanaryRoot) -> None:
     done = canary(canary_root, "validate", str(canary_root.path / "acme" / "canary"))
     assert done.returncode == EXIT_GO, done.stdout
     assert "3 file(s) checked, 0 invalid" in done.stdout
+
+
+def test_history_lists_every_change_and_ends_with_the_consistency_line(
+    canary_root: CanaryRoot,
+) -> None:
+    canary_root.tenant("acme")
+    assert decide(canary_root, "--tenant", "acme", command="cycle").returncode == EXIT_GO
+    for command, note in (("pause", "legal"), ("resume", "done"), ("kill", "complaints")):
+        assert control(canary_root, command, note=note).returncode == EXIT_GO
+    assert control(canary_root, "review", note="cause fixed").returncode == EXIT_GO
+    done = canary(canary_root, "history", "--tenant", "acme", "--root", str(canary_root.path))
+    assert done.returncode == EXIT_GO, done.stderr
+    lines = done.stdout.splitlines()
+    events = [line.split()[3].rstrip(":") for line in lines[:-1]]
+    assert events == ["GO_25", "PAUSE", "RESUME", "KILL", "REVIEW"]
+    assert "by oncall-anna" in lines[3] and "complaints" in lines[3] and "trace" in lines[3]
+    assert "[no audit line]" not in done.stdout
+    assert lines[-1] == (
+        "acme: state consistent with its history"
+        " (5 entries, serials rising by one, the last one matches)"
+    )
+    as_json = json.loads(
+        canary(
+            canary_root, "history", "--tenant", "acme", "--root", str(canary_root.path), "--json"
+        ).stdout
+    )
+    assert as_json["consistent"] is True and len(as_json["events"]) == 5
+
+
+def test_history_names_a_state_edited_by_hand(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", state={"quota": 25})
+    assert control(canary_root, "kill").returncode == EXIT_GO
+    path = canary_root.state_file()
+    state = json.loads(path.read_text())
+    state["quota"] = 50  # edited by hand: the history says 10
+    path.write_text(json.dumps(state))
+    done = canary(canary_root, "history", "--tenant", "acme", "--root", str(canary_root.path))
+    assert done.returncode == 1
+    assert "NOT consistent" in done.stdout.splitlines()[-1]
+    assert "field quota is 50, but the last history entry" in done.stdout
+
+
+def test_status_shows_paused_killed_frozen_and_baking_apart(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme")
+    canary_root.tenant("beta")
+    assert control(canary_root, "pause", tenant="acme").returncode == EXIT_GO
+    assert control(canary_root, "kill", tenant="beta").returncode == EXIT_GO
+    folder = canary_root.path.parent / "gates"
+    folder.mkdir()
+    (folder / "rules.toml").write_text('[canary]\nfreeze = ["2026-11-26"]\nmin_green_days = 2\n')
+    canary_root.tenant("gamma")
+    assert decide(canary_root, "--tenant", "gamma", "--gates", str(folder)).returncode == 1
+    done = canary(
+        canary_root, "status", "--all", "--root", str(canary_root.path),
+        "--today", "2026-11-26", "--gates", str(folder), "--json",
+    )  # fmt: skip
+    rows = {row["tenant"]: row["controls"] for row in json.loads(done.stdout)}
+    assert rows["acme"] == ["PAUSED by oncall-anna", "FROZEN (freeze window 2026-11-26)"]
+    assert rows["beta"] == ["KILLED by oncall-anna", "FROZEN (freeze window 2026-11-26)"]
+    assert rows["gamma"] == ["FROZEN (freeze window 2026-11-26)", "BAKING 1 of 2"]

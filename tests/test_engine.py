@@ -137,6 +137,7 @@ def test_low_volume_skips_the_rate_gates_and_holds_on_min_volume(tmp_path: Any) 
     assert statuses(decision) == {
         "inputs": "pass",
         "kill_switch": "pass",
+        "promotion": "pass",
         "error_rate": "skipped",
         "hard_bounce_rate": "skipped",
         "dlq_depth": "pass",
@@ -278,7 +279,9 @@ def test_missing_kpi_file_holds_and_names_the_file(tmp_path: Any) -> None:
     decision = decide_files(tmp_path, None)
 
     assert decision.decision == "HOLD"
-    threshold_gates = {n: s for n, s in statuses(decision).items() if n not in ("kill_switch",)}
+    threshold_gates = {
+        n: s for n, s in statuses(decision).items() if n not in ("kill_switch", "promotion")
+    }
     assert set(threshold_gates.values()) == {"error", "hold"}
     assert gate(decision, "inputs").status == "hold"
     assert any(
@@ -718,7 +721,7 @@ def test_no_threshold_gate_at_all_is_never_go(tmp_path: Any) -> None:
     )
     decision = decide_files(tmp_path, toml=toml)
 
-    assert [g.name for g in decision.gates] == ["inputs", "kill_switch"]
+    assert [g.name for g in decision.gates] == ["inputs", "kill_switch", "promotion"]
     assert decision.decision == "HOLD"
     assert "no gate was judged: a rollout never goes up on no evidence" in decision.reasons
 

@@ -98,10 +98,10 @@ def test_status_table_shows_where_each_tenant_stands(canary_root: CanaryRoot) ->
     assert (code, err) == (0, "")
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert " ".join(rows["acme"].split()) == (
-        "acme 25 % off - HOLD 2026-11-26 6 d ago (2026-11-20) 2026-11-26 (0 d)"
+        "acme 25 % off - HOLD 2026-11-26 6 d ago (2026-11-20) 2026-11-26 (0 d) -"
     )
     assert " ".join(rows["gamma"].split()) == (
-        "gamma 10 % on PENDING BACKOUT 2026-11-25 never 2026-11-25 (1 d)"
+        "gamma 10 % on PENDING BACKOUT 2026-11-25 never 2026-11-25 (1 d) -"
     )
     assert "WARNING" not in out
 

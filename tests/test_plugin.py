@@ -22,7 +22,15 @@ import pytest_canary.plugin.controller  # noqa: F401
 from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot, run_inner
 
 BUILTIN = "pytest_canary/mahnwesen.toml"
-GATES = ("inputs", "kill_switch", "error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth")
+GATES = (
+    "inputs",
+    "kill_switch",
+    "promotion",
+    "error_rate",
+    "hard_bounce_rate",
+    "dlq_depth",
+    "retry_depth",
+)
 ALL_GATES = (*GATES, "min_volume")
 
 
@@ -101,7 +109,7 @@ def test_a_selected_tenant_collects_the_gates_only_not_the_projects_tests(
     pytester.makepyfile(test_unrelated="def test_other():\n    raise AssertionError('ran')\n")
     canary_root.tenant("acme")
     result = canary(pytester, canary_root)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert result.ret == 0
 
 
@@ -121,7 +129,7 @@ def test_all_gates_pass_go_exit_0_and_the_decision_is_written(
 ) -> None:
     canary_root.tenant("acme")
     result = canary(pytester, canary_root)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert result.ret == pytest.ExitCode.OK
     decision = canary_root.decision("acme")
     assert decision["decision"] == "GO_25"
@@ -138,7 +146,7 @@ def test_a_violated_gate_fails_its_item_holds_and_exits_1(
 ) -> None:
     canary_root.tenant("acme", error_rate=0.031)
     result = canary(pytester, canary_root, "-rf")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"FAILED {BUILTIN}::acme::error_rate - HOLD: error_rate 0.03*"])
     assert canary_root.decision("acme")["decision"] == "HOLD"
@@ -149,7 +157,7 @@ def test_a_severe_violation_backs_out_and_exits_1(
 ) -> None:
     canary_root.tenant("acme", dlq_depth=37, state={"quota": 50})
     result = canary(pytester, canary_root)
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     assert result.ret == 1
     decision = canary_root.decision("acme")
     assert decision["decision"] == "BACKOUT"
@@ -162,7 +170,7 @@ def test_a_missing_kpi_file_holds_on_the_inputs_item(
     (canary_root.path / "acme").mkdir()
     result = canary(pytester, canary_root, "-rf")
     assert result.ret == 1
-    result.assert_outcomes(passed=1, failed=6)  # only the kill switch can be judged
+    result.assert_outcomes(passed=2, failed=6)  # only the kill switch and promotion can be judged
     failed = [line.split(" ")[1] for line in result.stdout.lines if line.startswith("FAILED ")]
     assert [nodeid.rsplit("::", 1)[1] for nodeid in failed] == [
         "inputs", "error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth", "min_volume"
@@ -178,7 +186,7 @@ def test_a_low_volume_skips_the_rate_gates_and_holds(
 ) -> None:
     canary_root.tenant("acme", notices_sent=2, hard_bounces=0)
     result = canary(pytester, canary_root)
-    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    result.assert_outcomes(passed=5, failed=1, skipped=2)
     assert result.ret == 1
     gates = {g["name"]: g["status"] for g in canary_root.decision("acme")["gates"]}
     assert gates["min_volume"] == "hold"
@@ -203,7 +211,7 @@ def test_tenant_all_selects_every_tenant_folder(
         canary_root.tenant(tenant)
     (canary_root.path / "Not_A_Tenant").mkdir()
     result = canary(pytester, canary_root, tenants=("all",))
-    result.assert_outcomes(passed=21)
+    result.assert_outcomes(passed=24)
     assert result.ret == 0
     for tenant in ("acme", "beta", "gamma"):
         assert canary_root.decision(tenant)["decision"] == "GO_25"
@@ -214,7 +222,7 @@ def test_a_subprocess_run_decides_like_an_in_process_one(
 ) -> None:
     canary_root.tenant("acme", retry_depth=61)
     result = canary(pytester, canary_root, subprocess=True)
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     assert result.ret == 1
     assert canary_root.decision("acme")["decision"] == "HOLD"
 
@@ -414,7 +422,7 @@ def test_p_canary_works_with_plugin_autoload_disabled(
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, "-p", "canary", subprocess=True)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert result.ret == 0
     assert canary_root.decision("acme")["decision"] == "GO_25"
 
@@ -473,7 +481,7 @@ def test_custom_gates_error_holds_and_shadow_is_not_counted(
     canary_root.tenant("acme", soft_bounces=5)
     junit = tmp_path / "junit.xml"
     result = canary(pytester, canary_root, f"--junitxml={junit}")
-    result.assert_outcomes(passed=8, failed=1, xfailed=1)
+    result.assert_outcomes(passed=9, failed=1, xfailed=1)
     assert result.ret == 1
     decision = canary_root.decision("acme")
     assert decision["decision"] == "HOLD"
@@ -502,7 +510,7 @@ def test_a_failing_shadow_custom_gate_leaves_go_and_shows_as_xfail(
     )
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, "-rx")
-    result.assert_outcomes(passed=7, xfailed=1)
+    result.assert_outcomes(passed=8, xfailed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["XFAIL*test_new_idea*SHADOW (not counted)*"])
     assert canary_root.decision("acme")["decision"] == "GO_25"
@@ -518,7 +526,7 @@ def test_a_shadow_threshold_gate_is_judged_but_not_counted(
     )
     canary_root.tenant("acme", soft_bounces=15)
     result = canary(pytester, canary_root, "-rx")
-    result.assert_outcomes(passed=7, xfailed=1)
+    result.assert_outcomes(passed=8, xfailed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["XFAIL gates/mahnwesen.toml::acme::soft_bounce_rate*SHADOW*"])
     decision = canary_root.decision("acme")
@@ -559,7 +567,7 @@ def test_custom_gate_fixtures_give_the_tenants_inputs(
     }
     canary_root.tenant("acme", state={"quota": 25}, blocklist=blocklist)
     result = canary(pytester, canary_root, "-rf")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     assert result.ret == 0
     assert canary_root.decision("acme")["decision"] == "GO_50"
 
@@ -620,7 +628,7 @@ def test_deselecting_gates_with_k_never_gives_go(
 ) -> None:
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, "-k", "error_rate", "--canary-rollout")
-    result.assert_outcomes(passed=1, deselected=6)
+    result.assert_outcomes(passed=1, deselected=7)
     assert result.ret == 1
     decision = canary_root.decision("acme")
     assert decision["decision"] == "HOLD"

@@ -61,7 +61,7 @@ def test_under_xdist_each_tenant_is_decided_once_by_the_controller(
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     result = canary(pytester, canary_root, *XDIST)
     result.stdout.fnmatch_lines(["*2 workers*"])
-    result.assert_outcomes(passed=13, failed=1)
+    result.assert_outcomes(passed=15, failed=1)
     assert result.ret == 1
     for tenant in ("acme", "beta"):
         assert canary_files(canary_root, tenant) == [
@@ -102,7 +102,7 @@ def test_xdist_in_process_run_decides_once(
 ) -> None:
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, *XDIST, tenants=("acme",), subprocess=False)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert result.ret == 0
     assert canary_root.decision("acme")["decision"] == "GO_25"
     assert [line["event"] for line in canary_root.audit("acme")] == ["DECISION"]
@@ -151,7 +151,7 @@ def test_custom_gates_count_under_xdist(pytester: pytest.Pytester, canary_root: 
     canary_root.tenant("acme", soft_bounces=500, state={"quota": 50})
     canary_root.tenant("beta", soft_bounces=1)
     result = canary(pytester, canary_root, *XDIST)
-    result.assert_outcomes(passed=15, failed=1, xfailed=2)
+    result.assert_outcomes(passed=17, failed=1, xfailed=2)
     assert result.ret == 1
     acme = canary_root.decision("acme")
     assert acme["decision"] == "BACKOUT"
@@ -165,7 +165,7 @@ def test_deselected_gates_under_xdist_hold(
 ) -> None:
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, *XDIST, "-k", "not dlq_depth", tenants=("acme",))
-    result.assert_outcomes(passed=6)  # the controller does not count deselected items
+    result.assert_outcomes(passed=7)  # the controller does not count deselected items
     assert result.ret == 1
     decision = canary_root.decision("acme")
     assert decision["decision"] == "HOLD"

@@ -40,6 +40,8 @@ def test_there_are_tasks_for_every_daily_and_manual_step() -> None:
     who = ["--by", "M. Muster", "--note", "DLQ cause fixed"]
     assert _args("Operate: Canary Review (Tenant)") == ["review", "--tenant", "gamma", *who]
     assert _args("Operate: Canary Kill (Tenant)") == ["kill", "--tenant", "gamma", *who]
+    assert _args("Operate: Canary Pause (Tenant)") == ["pause", "--tenant", "gamma", *who]
+    assert _args("Operate: Canary Resume (Tenant)") == ["resume", "--tenant", "gamma", *who]
     assert {i["id"] for i in TASKS["inputs"]} == {"tenant", "by", "note"}
 
 

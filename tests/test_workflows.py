@@ -246,12 +246,29 @@ def test_daily_runs_at_half_past_seven_berlin_and_can_be_dispatched() -> None:
     workflow = _load("canary-daily.yml")
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert triggers["schedule"] == [{"cron": "30 7 * * *", "timezone": "Europe/Berlin"}]
-    assert set(triggers["workflow_dispatch"]["inputs"]) == {"tenant", "date", "dry_run"}
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"tenant", "date", "dry_run", "action", "by", "note"}
     assert triggers["workflow_dispatch"]["inputs"]["dry_run"]["type"] == "boolean"
     apply = workflow["jobs"]["apply"]
     assert apply["concurrency"]["cancel-in-progress"] is False
     assert workflow["concurrency"]["cancel-in-progress"] is False
     assert "bash .github/scripts/apply-and-push.sh" in str(apply["steps"])
+
+
+def test_a_dispatched_kill_runs_canary_kill_in_the_writer_job_before_it_commits() -> None:
+    workflow = _load("canary-daily.yml")
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]
+    assert (
+        inputs["action"]["options"] == ["cycle", "kill"] and inputs["action"]["default"] == "cycle"
+    )
+    steps = workflow["jobs"]["apply"]["steps"]
+    names = [step.get("id") for step in steps]
+    kill = steps[names.index("kill")]
+    assert names.index("kill") < names.index("apply") < names.index("push")
+    assert kill["if"] == "inputs.action == 'kill'"
+    assert kill["run"].startswith("canary kill --tenant")
+    assert set(kill["env"]) == {"CANARY_TENANT", "CANARY_BY", "CANARY_NOTE"}  # never in `run`
+    assert "no-decisions" in steps[names.index("apply")]["env"]["CANARY_DECISIONS"]
 
 
 def test_artifact_names_let_a_rerun_replace_what_it_uploads() -> None:

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "kill": "pytest_canary.cli.controls",
     "pause": "pytest_canary.cli.controls",
     "resume": "pytest_canary.cli.controls",
+    "history": "pytest_canary.cli.history",
 }
 """Command name → the module that registers it, in the order ``canary --help`` lists them."""
 

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     config = options.gate_config(args.gates)
     statuses = []
     for paths in options.tenants(root, args.tenant, args.all):
-        steps = config.for_tenant(paths.tenant, os.environ).steps
-        statuses.append(tenant_status(paths, today, steps))
+        gates = config.for_tenant(paths.tenant, os.environ)
+        statuses.append(tenant_status(paths, today, gates.steps, gates.promotion))
     if args.json:
         echo_lines(
             json.dumps([s.as_json() for s in statuses], indent=2, sort_keys=True).split("\n")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pytest_canary.core.gates import GateSet
-from pytest_canary.core.models import BaseState, HistoryEntry, Review
+from pytest_canary.core.models import BaseState, HistoryEntry, Pause, Review
 from pytest_canary.core.readings import BlocklistReading, KpiReading, StateReading
+from pytest_canary.core.records import Decision
 from pytest_canary.core.stats import Counts
 
 Stat = Counts | str
@@ -25,6 +27,8 @@ class Case:
     gates: GateSet
     trace_id: str
     created_at: dt.datetime
+    # The decisions recorded on the days before, as far back as the bake time needs.
+    recorded: Mapping[dt.date, Decision] = field(default_factory=dict)
 
     @property
     def inputs_valid(self) -> bool:
@@ -40,6 +44,7 @@ class Base:
     serial: int
     review: Review | None
     replayed_from: HistoryEntry | None = None
+    pause: Pause | None = None
 
 
 def base_of(case: Case) -> Base:
@@ -53,8 +58,10 @@ def base_of(case: Case) -> Base:
         # This date's GO was applied already: judge against the state before it, so that the
         # same evidence yields the same decision (and id) instead of a second step up.
         before: BaseState = last.base
-        return Base(before.quota, before.kill_switch, last.serial - 1, before.review, last)
-    return Base(state.quota, state.kill_switch, state.serial, state.review)
+        return Base(
+            before.quota, before.kill_switch, last.serial - 1, before.review, last, before.pause
+        )
+    return Base(state.quota, state.kill_switch, state.serial, state.review, pause=state.pause)
 
 
 def hard_bounces(case: Case) -> float | None:

@@ -14,6 +14,7 @@ from typing import Any
 from pytest_canary.core.case import Base, Case, base_of, hard_bounces
 from pytest_canary.core.gates import GateSpec
 from pytest_canary.core.jsonfile import canonical_json
+from pytest_canary.core.promotion import promotion_of
 from pytest_canary.core.records import (
     Decision,
     DecisionBase,
@@ -97,9 +98,12 @@ def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
             "quota": base.quota,
             "kill_switch": base.kill_switch,
             "review": base.review.model_dump(mode="json") if base.review else None,
+            "pause": base.pause.model_dump(mode="json") if base.pause else None,
         },
+        "promotion": case.gates.promotion.identity(),
         "thresholds": {spec.name: _threshold_identity(case, spec) for spec in case.gates.gates},
         "gates": {gate.name: [gate.status, gate.shadow] for gate in gates},
+        "green_days": [gate.value for gate in gates if gate.kind == "promotion"],
     }
     return hashlib.sha256(canonical_json(identity)).hexdigest()
 
@@ -166,7 +170,11 @@ def decide(
         created_at=case.created_at,
         steps=list(steps),
         base=DecisionBase(
-            quota=base.quota, kill_switch=base.kill_switch, serial=base.serial, review=base.review
+            quota=base.quota,
+            kill_switch=base.kill_switch,
+            serial=base.serial,
+            review=base.review,
+            pause=base.pause,
         ),
         target=target,
         kill_switch_recommended=verdict == "BACKOUT",
@@ -183,4 +191,5 @@ def decide(
             for spec in case.gates.gates
         },
         inputs=_input_records(case),
+        promotion=promotion_of(case, [g for g in gates if g.kind in ("inputs", "threshold")])[1],
     )

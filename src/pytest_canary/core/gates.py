@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.models import RATE_FIELDS
+from pytest_canary.core.schedule import Promotion
 
 VOLUME_GATE = "min_volume"
 _METRIC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:/\s*([a-z_][a-z0-9_]*)\s*)?$")
@@ -94,6 +95,7 @@ class GateSet:
     backout_factor_source: str
     gates: tuple[GateSpec, ...]
     files: tuple[str, ...] = ()
+    promotion: Promotion = field(default_factory=Promotion)
 
     def get(self, name: str) -> GateSpec | None:
         return next((gate for gate in self.gates if gate.name == name), None)

@@ -53,12 +53,16 @@ class Evidence(ClosedModel):
     verdict: str = ""
 
 
+BUILTIN_ITEMS = ("inputs", "kill_switch", "promotion")
+"""The items every tenant has besides its threshold gates."""
+
+
 class GateResult(ClosedModel):
     """One gate's verdict: what a pytest item reports and what the decision records."""
 
     name: str
     label: str
-    kind: Literal["threshold", "custom", "inputs", "kill_switch"] = "threshold"
+    kind: Literal["threshold", "custom", "inputs", "kill_switch", "promotion"] = "threshold"
     metric: str
     value: float | None
     op: Literal["<=", ">=", "=="]
@@ -111,6 +115,16 @@ class InputRecord(ClosedModel):
     error: str | None = None
 
 
+class PromotionRecord(ClosedModel):
+    """Whether a GO could be applied on the decision's date, and the bake count then."""
+
+    green_days: int
+    min_green_days: int
+    paused: bool
+    freeze_window: str | None
+    holds: list[str]
+
+
 class Decision(ClosedModel):
     """``<root>/<tenant>/canary/<date>_decision.json``."""
 
@@ -129,6 +143,7 @@ class Decision(ClosedModel):
     gates: list[GateResult]
     thresholds: dict[str, Threshold]
     inputs: list[InputRecord]
+    promotion: PromotionRecord | None = None
 
     @property
     def is_go(self) -> bool:

@@ -10,6 +10,7 @@ from pytest_canary.core import kinds
 from pytest_canary.core.case import Case, Stat, base_of, hard_bounces
 from pytest_canary.core.gates import VOLUME_GATE, GateSpec
 from pytest_canary.core.models import COHORTS, GateStatus
+from pytest_canary.core.promotion import promotion_of, stale_problem
 from pytest_canary.core.records import GateResult
 
 SEVERITY_ORDER: dict[GateStatus, int] = {
@@ -161,6 +162,11 @@ def _threshold_gate(case: Case, spec: GateSpec) -> GateResult:
 
 def input_problems(case: Case) -> list[str]:
     problems = case.kpis.problems()
+    model = case.kpis.model
+    generated = model.generated_at if model is not None else None
+    stale = stale_problem(generated, case.gates.promotion, case.date, case.created_at)
+    if stale is not None:
+        problems.append(f"{case.kpis.path}: {stale}")
     if case.blocklist.error is not None:
         problems.append(case.blocklist.error)
     if case.state.error is not None:
@@ -208,12 +214,11 @@ def kill_switch_gate(case: Case) -> GateResult:
 
 
 def evaluate_gates(case: Case) -> list[GateResult]:
-    """The built-in items of one tenant: ``inputs``, ``kill_switch`` and every threshold gate."""
-    return [
-        inputs_gate(case),
-        kill_switch_gate(case),
-        *(evaluate_gate(case, s) for s in case.gates.gates),
-    ]
+    """The built-in items of one tenant: ``inputs``, ``kill_switch``, ``promotion``, thresholds."""
+    inputs = inputs_gate(case)
+    thresholds = [evaluate_gate(case, s) for s in case.gates.gates]
+    gate, _ = promotion_of(case, [inputs, *thresholds])
+    return [inputs, kill_switch_gate(case), gate, *thresholds]
 
 
 def not_run(name: str, kind: str = "custom") -> GateResult:

@@ -1,6 +1,8 @@
 """Decide past KPI dates again with other gates, and compare with the decisions recorded then.
 
-Reads only: nothing is written under the root (no decision, no audit line, no state). Each past
+Reads only: nothing is written under the root (no decision, no audit line, no state). Freeze
+windows, promote days and the bake time of the gates tried apply as they would have: the bake
+counts the days decided again, and the decisions recorded before the first date. Each past
 date is judged against the base state its recorded decision was judged against (``base``), so a
 day differs only because the gates differ; a date without a recorded decision is judged against
 the current state and counted, not compared. The blocklist is today's file (entries added on
@@ -27,7 +29,7 @@ from pytest_canary.ops.rollout import load_decision
 from pytest_canary.render.text import md
 from pytest_canary.store.gates import GateConfig
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
-from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_recorded, read_state
 
 CUSTOM_GATES_NOTE = (
     "Custom gates (pytest functions) are not run by the backtest: each day keeps the verdicts"
@@ -63,6 +65,7 @@ def _base_state(tenant: str, recorded: Decision) -> StateReading:
         kill_switch=base.kill_switch,
         serial=base.serial,
         review=base.review,
+        pause=base.pause,
     )
     return StateReading(
         path=f"base of the decision recorded for {recorded.date}",
@@ -115,6 +118,9 @@ def backtest_tenant(
     )
     current_state: StateReading | None = None
     results = []
+    # The bake time counts the days decided again here, and the recorded ones before the range.
+    need = gates.promotion.min_green_days - 1
+    decided = read_recorded(paths, since, need) if need else {}
     for day in sorted(days):
         recorded: Decision | None = None
         problem = None
@@ -140,8 +146,10 @@ def backtest_tenant(
             gates=gates,
             trace_id=recorded.trace_id if recorded else _NO_TRACE,
             created_at=recorded.created_at if recorded else _EPOCH,
+            recorded=decided,
         )
         again = engine.decide(case, custom)
+        decided[day] = again
         if recorded is None:
             why = problem or "no decision recorded that day"
         elif recorded.decision == again.decision:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import UnreadableDecision
+from pytest_canary.core.schedule import WEEKDAYS, Promotion
 from pytest_canary.ops.rollout import load_decision
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
 from pytest_canary.store.readers import load_state
@@ -39,19 +40,43 @@ class TenantStatus:
     days_since_go: int | None = None
     newest_kpi_date: str | None = None
     kpi_age_days: int | None = None
+    paused_by: str | None = None
+    killed_by: str | None = None  # the kill switch is on by a kill by hand (not a BACKOUT)
+    frozen: str | None = None  # why no GO is applied today: a freeze window, not a promote day
+    baking: str | None = None  # "k of N" green days, from the newest decision
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def controls(self) -> list[str]:
+        """The operator's controls in force, each as one short phrase."""
+        shown = [f"PAUSED by {self.paused_by}"] if self.paused_by else []
+        if self.killed_by:
+            shown.append(f"KILLED by {self.killed_by}")
+        if self.frozen:
+            shown.append(f"FROZEN ({self.frozen})")
+        if self.baking:
+            shown.append(f"BAKING {self.baking}")
+        return shown
+
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "controls": self.controls}
 
 
 def newest_kpi_date(paths: TenantPaths) -> dt.date | None:
     return max(dated_files(paths.dir, KPI_FILE), default=None)
 
 
-def tenant_status(paths: TenantPaths, today: dt.date, steps: Sequence[int]) -> TenantStatus:
+def tenant_status(
+    paths: TenantPaths, today: dt.date, steps: Sequence[int], rules: Promotion | None = None
+) -> TenantStatus:
     """One tenant's status; ``steps[0]`` is the quota of a tenant without a state file."""
     status = TenantStatus(paths.tenant)
+    rules = rules or Promotion()
+    window = rules.window_of(today)
+    if window is not None:
+        status.frozen = f"freeze window {window}"
+    elif today.weekday() not in rules.promote_days:
+        status.frozen = f"{WEEKDAYS[today.weekday()]} is not a promote day"
     try:
         state = load_state(paths, steps)
     except jsonfile.InvalidInput as exc:
@@ -64,6 +89,10 @@ def tenant_status(paths: TenantPaths, today: dt.date, steps: Sequence[int]) -> T
     elif state is not None:
         status.quota, status.kill_switch = state.quota, state.kill_switch
         status.pending_review = state.kill_switch and state.review is None
+        status.paused_by = state.pause.by if state.pause else None
+        switched = [h for h in state.history if h.kill_switch and not h.base.kill_switch]
+        if state.kill_switch and switched and switched[-1].event == "KILL":
+            status.killed_by = switched[-1].by
         gos = [entry for entry in state.history if entry.is_go]
         if gos:
             went = gos[-1].at.astimezone(BERLIN).date()
@@ -79,6 +108,9 @@ def tenant_status(paths: TenantPaths, today: dt.date, steps: Sequence[int]) -> T
         else:
             status.last_decision = decision.decision
             status.last_decision_date = decision.date.isoformat()
+            bake = decision.promotion
+            if bake is not None and bake.green_days < bake.min_green_days:
+                status.baking = f"{bake.green_days} of {bake.min_green_days}"
     newest = newest_kpi_date(paths)
     if newest is None:
         status.warnings.append(f"no KPI file at all in {paths.dir}: is the KPI engine running?")
@@ -99,7 +131,16 @@ def _cell(value: object, empty: str = "-") -> str:
 
 def table(statuses: list[TenantStatus]) -> list[str]:
     """The terminal table, one row per tenant, then one line per warning."""
-    header = ("tenant", "quota", "kill switch", "review", "last decision", "last GO", "newest KPI")
+    header = (
+        "tenant",
+        "quota",
+        "kill switch",
+        "review",
+        "last decision",
+        "last GO",
+        "newest KPI",
+        "controls",
+    )
     rows = []
     for s in statuses:
         if s.state == "corrupt":
@@ -118,7 +159,7 @@ def table(statuses: list[TenantStatus]) -> list[str]:
         if s.state == "corrupt":
             go = "?"
         kpi = "none" if s.newest_kpi_date is None else f"{s.newest_kpi_date} ({s.kpi_age_days} d)"
-        rows.append((s.tenant, quota, switch, review, last, go, kpi))
+        rows.append((s.tenant, quota, switch, review, last, go, kpi, ", ".join(s.controls) or "-"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()

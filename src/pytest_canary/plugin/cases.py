@@ -11,11 +11,11 @@ import pytest
 from pytest_canary.core.case import Case
 from pytest_canary.core.jsonfile import canonical_json, sha256_hex
 from pytest_canary.core.readings import kpis_from_object
-from pytest_canary.core.records import GateResult
+from pytest_canary.core.records import BUILTIN_ITEMS, GateResult
 from pytest_canary.core.verdicts import evaluate_gates
 from pytest_canary.plugin.options import RunOptions
 from pytest_canary.store.layout import TenantPaths
-from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
+from pytest_canary.store.readers import read_blocklist, read_kpis, read_recorded, read_state
 from pytest_canary.store.settings import now_berlin
 
 
@@ -57,6 +57,7 @@ class Cases:
             gates=gates,
             trace_id=self._options.trace_id,
             created_at=self.started,
+            recorded=read_recorded(paths, date, gates.promotion.min_green_days - 1),
         )
         self._cases[tenant] = case
         return case
@@ -81,7 +82,7 @@ class Cases:
 
     def gate_names(self, tenant: str) -> list[str]:
         specs = self._options.gates.for_tenant(tenant, os.environ).gates
-        return ["inputs", "kill_switch", *(spec.name for spec in specs)]
+        return [*BUILTIN_ITEMS, *(spec.name for spec in specs)]
 
 
 def _jsonable(value: Any) -> bool:

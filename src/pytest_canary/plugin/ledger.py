@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_canary.core.models import GateStatus
-from pytest_canary.core.records import GateResult
+from pytest_canary.core.records import BUILTIN_ITEMS, GateResult
 from pytest_canary.plugin.items import MESSAGE_KEY, STATUS_KEY, GateItem
 
 __all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_verdict", "expected_of"]
@@ -94,7 +94,7 @@ def custom_result(exp: Expected, nodeid: str, status: GateStatus, message: str) 
 def expected_of(item: pytest.Item, shadow_of: Callable[[str, str], bool]) -> Expected | None:
     if isinstance(item, GateItem):
         shadow = shadow_of(item.tenant, item.name)
-        kind = "threshold" if item.name not in ("inputs", "kill_switch") else item.name
+        kind = "threshold" if item.name not in BUILTIN_ITEMS else item.name
         return Expected(item.tenant, item.name, kind, shadow)
     marker = item.get_closest_marker("canary_gate")
     callspec = getattr(item, "callspec", None)

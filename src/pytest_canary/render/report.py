@@ -140,6 +140,13 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
     if base.review is not None:
         review = base.review
         lines.append(f"- review: by {md(review.by)} at {review.at.isoformat()}")
+    if base.pause is not None:
+        pause = base.pause
+        lines.append(f"- paused: by {md(pause.by)} at {pause.at.isoformat()}: {md(pause.note)}")
+    bake = d.promotion
+    if bake is not None and (bake.min_green_days > 1 or bake.freeze_window):
+        frozen = f"; freeze window {bake.freeze_window}" if bake.freeze_window else ""
+        lines.append(f"- bake: green day {bake.green_days} of {bake.min_green_days}{frozen}")
     lines += [f"- state serial: {base.serial}", "", "### Gates", ""]
     if d.gates:
         lines += [

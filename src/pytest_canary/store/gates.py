@@ -8,6 +8,7 @@ Precedence, lowest first: built-in, gate file, the gate file's tenant table, env
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from pytest_canary.core import kinds
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.gates import VOLUME_GATE, GateSet, GateSpec, Metric
 from pytest_canary.core.jsonfile import InvalidInput
+from pytest_canary.core.schedule import Promotion
 from pytest_canary.core.tenants import is_tenant_id
 from pytest_canary.store.files import read_text
 
@@ -51,9 +53,18 @@ class _GateTable(BaseModel):
     backout_ratio: float | None = Field(default=None, allow_inf_nan=False)
 
 
-class _CanaryTable(BaseModel):
+class _PromotionTable(BaseModel):
+    """The ``[canary]`` keys a tenant table may override: when a GO may raise the quota."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    freeze: list[str | dt.date] | None = None
+    promote_days: list[str] | None = None
+    min_green_days: int | None = None
+    stale_after_hours: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class _CanaryTable(_PromotionTable):
     steps: list[int] | None = None
     backout_factor: float | None = Field(default=None, allow_inf_nan=False)
 
@@ -61,6 +72,7 @@ class _CanaryTable(BaseModel):
 class _TenantTable(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    canary: _PromotionTable = Field(default_factory=_PromotionTable)
     gates: dict[str, _GateTable] = Field(default_factory=dict)
 
 
@@ -176,7 +188,12 @@ class GateConfig:
         steps: tuple[int, ...] = ()
         factor, factor_source = 2.0, BUILTIN_SOURCE
         drafts: dict[str, _Draft] = {}
+        promotion = Promotion()
         for parsed, source in self.layers:
+            promotion = promotion.merge(parsed.canary.model_dump(exclude_none=True), source)
+            if tenant is not None and tenant in parsed.tenants:
+                own = parsed.tenants[tenant].canary.model_dump(exclude_none=True)
+                promotion = promotion.merge(own, f"{source} [tenants.{tenant}.canary]")
             if parsed.canary.steps is not None:
                 steps = _valid_steps(parsed.canary.steps, source)
             if parsed.canary.backout_factor is not None:
@@ -198,7 +215,7 @@ class GateConfig:
         specs = _apply_env(specs, tenant, environ, known=self._gate_names())
         for spec in specs:
             _require_finite_backout(spec, factor, factor_source)
-        return GateSet(steps, factor, factor_source, tuple(specs), self.files)
+        return GateSet(steps, factor, factor_source, tuple(specs), self.files, promotion)
 
     def _gate_names(self) -> set[str]:
         """Every gate a layer names, tenant tables included, so that a variable for one tenant's

@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.jsonfile import InvalidInput, parse_json, sha256_hex
 from pytest_canary.core.models import OperateState
@@ -21,6 +23,7 @@ from pytest_canary.core.readings import (
     parse_state,
     summarise_blocklist,
 )
+from pytest_canary.core.records import Decision
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import KPI_FILE, TenantPaths, dated_files
 
@@ -140,3 +143,25 @@ def kpi_history(
         if values is not None:
             history.append((earlier, values))
     return history
+
+
+def read_recorded(paths: TenantPaths, day: dt.date, days: int) -> dict[dt.date, Decision]:
+    """The tenant's decisions recorded on the ``days`` days before ``day``, by date.
+
+    A missing file, or one that does not read as the engine wrote it (or is another tenant's, or
+    of another date), is left out: a bake streak ends there rather than counting a day nobody
+    can show was green.
+    """
+    found: dict[dt.date, Decision] = {}
+    for back in range(1, days + 1):
+        earlier = day - dt.timedelta(days=back)
+        path = paths.check(paths.decision_json(earlier))
+        try:
+            data = read_bytes(path, display_path(path))
+            parse_json(data, str(path))
+            decision = Decision.model_validate_json(data, strict=True)
+        except (InvalidInput, ValidationError):
+            continue
+        if (decision.tenant, decision.date) == (paths.tenant, earlier):
+            found[earlier] = decision
+    return found
