@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from _kpi_fixtures import (
     DATE,
@@ -230,11 +232,14 @@ def test_dry_run_prints_the_kpis_and_writes_nothing(
     assert list((root / "acme").iterdir()) == []
 
 
-def test_a_future_run_time_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_before_its_run_time_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_root(tmp_path)
-    later = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    early = dt.datetime.combine(DATE, dt.time(6, 45), tzinfo=ZoneInfo("Europe/Berlin"))
 
-    assert kpi(root, write_jsonl(tmp_path / "e.jsonl", events(sent=3)), date=later) == 0
+    with time_machine.travel(early, tick=False):  # today's KPIs, 45 minutes before 07:30
+        assert kpi(root, write_jsonl(tmp_path / "e.jsonl", events(sent=3))) == 0
     assert "is still ahead" in capsys.readouterr().err
 
 

@@ -7,7 +7,10 @@ import json
 import os
 from pathlib import Path
 
+import time_machine
+
 from _plugin_fixtures import CanaryRoot, canary_script, run
+from pytest_canary.cli import main
 from pytest_canary.store.audit import append_audit
 from pytest_canary.store.layout import TenantPaths
 
@@ -192,15 +195,12 @@ def test_audit_is_cut_at_a_prune_checkpoint_and_still_verifies(canary_root: Cana
 def test_next_prune_cuts_at_the_newer_checkpoint(canary_root: CanaryRoot) -> None:
     paths = _audit_log(canary_root)
     _prune(canary_root.path, "--tenant", "acme")
-    later = (TODAY + dt.timedelta(days=400)).isoformat()
-    root = canary_root.path
+    later = dt.datetime.combine(TODAY + dt.timedelta(days=400), dt.time(12), tzinfo=BERLIN)
 
-    done = run(
-        [canary_script(), "prune", "--root", str(root), "--tenant", "acme", "--today", later],
-        cwd=canary_root.path.parent,
-    )
+    with time_machine.travel(later, tick=False):  # --today may not pass the real today
+        code = main(["prune", "--root", str(canary_root.path), "--tenant", "acme"])
 
-    assert done.returncode == 0, done.stderr
+    assert code == 0
     lines = _audit_lines(paths)
     assert lines[0]["event"] == "PRUNE" and lines[0]["seq"] == 7
     assert _verify(canary_root.path)[0] == 0

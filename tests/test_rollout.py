@@ -537,13 +537,23 @@ def test_newest_decision_file_goes_by_the_date_in_its_name(tmp_path: Path) -> No
     for age, name in enumerate(names):
         (paths.canary_dir / name).write_text("{}")
         os.utime(paths.canary_dir / name, (1_000_000 + age, 1_000_000 + age))
-    assert newest_decision_file(paths).name == "2024-05-10_decision.json"
+    assert newest_decision_file(paths, dt.date(2024, 5, 31)).name == "2024-05-10_decision.json"
+
+
+def test_the_newest_decision_is_never_one_dated_after_today(tmp_path: Path) -> None:
+    paths = open_tenant(tmp_path)
+    paths.canary_dir.mkdir()
+    for day in ("2024-05-09", "2024-05-10", "2027-12-01"):  # a typo'd year must not mask 05-10
+        (paths.canary_dir / f"{day}_decision.json").write_text("{}")
+    assert newest_decision_file(paths, dt.date(2024, 5, 10)).name == "2024-05-10_decision.json"
+    with pytest.raises(RolloutRefused, match="dated 2024-05-08 or earlier"):
+        newest_decision_file(paths, dt.date(2024, 5, 8))
 
 
 def test_no_decision_file_is_a_refusal(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     with pytest.raises(RolloutRefused, match="run `canary decide` first"):
-        newest_decision_file(paths)
+        newest_decision_file(paths, dt.date(2024, 5, 31))
 
 
 def test_load_decision_round_trips(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from _plugin_fixtures import GOOD_KPIS, CanaryRoot, canary_script, run
 from pytest_canary.render.trend import trend_chart
-from pytest_canary.store.readers import kpi_values
+from pytest_canary.store.layout import TenantPaths
+from pytest_canary.store.readers import kpi_history, kpi_values
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
@@ -164,6 +165,21 @@ def test_an_earlier_file_is_read_as_strictly_as_the_decision_reads_it(tmp_path: 
     path.write_text('{"error_rate": 1.5, "dlq_depth": 3, "custom": 2.5}')  # a rate above 1
     assert kpi_values(path, "acme", _day(1)) == {"dlq_depth": 3.0, "custom": 2.5}
     assert kpi_values(tmp_path / "2026-11-24.json", "acme", _day(2)) is None
+
+
+def test_an_earlier_file_that_links_out_of_the_root_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "root" / "acme").mkdir(parents=True)
+    paths = TenantPaths.open(tmp_path / "root", "acme")
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"dlq_depth": 3}')
+    (paths.dir / f"{_day(1)}.json").symlink_to(outside)
+    (paths.dir / f"{_day(3)}.json").write_text('{"dlq_depth": 4}')
+    (paths.dir / f"{_day(2)}.json").symlink_to(paths.dir / f"{_day(3)}.json")  # inside: read
+
+    assert kpi_history(paths, D, 14) == [
+        (_day(3), {"dlq_depth": 4.0}),
+        (_day(2), {"dlq_depth": 4.0}),
+    ]
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])

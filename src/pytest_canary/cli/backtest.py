@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
@@ -20,24 +19,24 @@ def register(subparsers: Any, name: str) -> None:
     )
     parser.add_argument("--tenant", required=True, help="tenant id, or 'all'")
     parser.add_argument("--since", required=True, help="first KPI date, YYYY-MM-DD")
-    parser.add_argument("--until", help="last KPI date (default: today in Europe/Berlin)")
-    parser.add_argument(
-        "--gates", help="gate file or folder to try (default: gates/, else built-in)"
-    )
+    parser.add_argument("--until", help=options.DATE_HELP)
+    options.add_gates(parser)
     options.add_root(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pytest_canary.ops import backtest
+    from pytest_canary.store.gates import GateConfig, gate_files
 
     root = options.root(args)
     since = settings.parse_date(args.since, "--since")
     until = settings.parse_date(args.until, "--until")
     if since > until:
         raise CanaryUsageError(f"--since {since} is after --until {until}")
-    config = options.gate_config(args.gates)
-    label = args.gates or ("gates/" if Path("gates").exists() else "the built-in gates")
+    gates = options.gates(args.gates)
+    config = GateConfig.load(gate_files(gates))
+    label = args.gates or (str(gates) if gates else "the built-in gates")
     results = []
     for paths in options.tenants(root, args.tenant, False):
         results += backtest.backtest_tenant(paths, config, since, until)

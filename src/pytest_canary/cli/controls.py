@@ -47,7 +47,7 @@ def register(subparsers: Any, name: str) -> None:
     options.add_root(p)
     p.add_argument("--by", required=True, help="who acts (a name or user id, one line)")
     p.add_argument("--note", required=True, help="why, one line")
-    p.add_argument("--gates", help="gate file or folder (for the steps)")
+    options.add_gates(p)
     options.add_lock_timeout(p)
     p.set_defaults(handler=_cmd_control, action=action)
 

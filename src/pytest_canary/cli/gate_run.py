@@ -12,6 +12,7 @@ from typing import Any
 from pytest_canary.cli import exit_codes, options
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.render.console import echo
+from pytest_canary.store import settings
 
 # The CLI imports pytest_canary before pytest does, so pytest cannot (and need not) rewrite it.
 _QUIET_WARNINGS = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
@@ -32,10 +33,8 @@ def add_parser(subparsers: Any, name: str, help_text: str, example: str) -> argp
         help="tenant id ('all' for every tenant folder under the root)",
     )
     options.add_root(parser)
-    parser.add_argument("--date", help="KPI date YYYY-MM-DD (default: today in Europe/Berlin)")
-    parser.add_argument(
-        "--gates", help="gate file or folder (default: gates/ when present, else built-in)"
-    )
+    parser.add_argument("--date", help=options.DATE_HELP)
+    options.add_gates(parser)
     parser.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
     parser.add_argument(
         "--junitxml", metavar="PATH", help="also write the gates as JUnit XML, as pytest does"
@@ -66,13 +65,15 @@ def _argv(args: argparse.Namespace, *, rollout: bool) -> list[str]:
     argv = ["-p", "canary", "-p", "no:cacheprovider", "-q", "--no-header", *_QUIET_WARNINGS]
     for tenant in args.tenant:
         argv += ["--canary-tenant", tenant]
-    # "--opt=value": pytest takes a separate value that is an existing path for a test path when
-    # it looks for its rootdir, and from a root outside the repo it would miss the repo's gates/.
-    argv.append(f"--canary-root={options.root(args)}")
-    if args.date:
-        argv.append(f"--canary-date={args.date}")
-    if args.gates:
-        argv.append(f"--canary-gates={args.gates}")
+    # Resolved here, as every command resolves them, so that an error names this command's
+    # option. "--opt=value": pytest takes a separate value that is an existing path for a test
+    # path when it looks for its rootdir, and from a root outside the repo it would miss gates/.
+    project = settings.Project.discover()
+    argv.append(f"--canary-root={project.root(args.root)}")
+    argv.append(f"--canary-date={settings.parse_date(args.date, '--date')}")
+    gates = project.gates(args.gates)
+    if gates is not None:
+        argv.append(f"--canary-gates={gates}")
     if args.dry_run:
         argv.append("--canary-dry-run")
     if rollout:

@@ -53,9 +53,7 @@ def register(subparsers: Any, name: str) -> None:
         epilog="example: canary kpi --tenant acme --source events.jsonl",
     )
     parser.add_argument("--tenant", required=True, help="tenant id")
-    parser.add_argument(
-        "--date", help="run date YYYY-MM-DD: the KPI file's name (default: today in Berlin)"
-    )
+    parser.add_argument("--date", help=f"run date: the KPI file's name; {options.DATE_HELP}")
     options.add_root(parser)
     parser.add_argument("--source", help=SOURCE_HELP)
     parser.add_argument(

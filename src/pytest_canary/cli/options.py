@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,17 @@ if TYPE_CHECKING:  # the commands import what they use: building the parser stay
     from pytest_canary.store.gates import GateConfig
     from pytest_canary.store.layout import TenantPaths
 
-ROOT_HELP = f"canary root (default: env CANARY_ROOT, else {settings.DEFAULT_ROOT})"
-TODAY_HELP = "the day to judge ages against, YYYY-MM-DD (default: today in Europe/Berlin)"
+ROOT_HELP = settings.HELP_ROOT
+TODAY_HELP = settings.HELP_TODAY
+DATE_HELP = settings.HELP_DATE
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", help=ROOT_HELP)
+
+
+def add_gates(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gates", help=settings.HELP_GATES)
 
 
 def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +43,8 @@ def add_selection(parser: argparse.ArgumentParser, *, default_all: bool) -> None
 
 
 def root(args: argparse.Namespace) -> Path:
-    """``--root``, else env ``CANARY_ROOT``, else the default, relative to the current folder."""
-    cwd = Path.cwd()
-    return settings.resolve_root(args.root, os.environ, None, cwd, cwd)
+    """``--root``, else env ``CANARY_ROOT``, else ini ``canary_root``, else the default."""
+    return settings.Project.discover().root(args.root)
 
 
 def tenants(root: Path, tenant: str | None, every: bool) -> list[TenantPaths]:
@@ -62,14 +65,17 @@ def today(text: str | None) -> dt.date:
     return settings.parse_date(text, "--today")
 
 
+def gates(option: str | None) -> Path | None:
+    """``--gates``, else env ``CANARY_GATES``, else ini ``canary_gates``, else ``gates/`` when
+    it exists; ``None`` for the built-in gates. A named path that is not there is a usage error."""
+    return settings.Project.discover().gates(option)
+
+
 def gate_config(option: str | None) -> GateConfig:
-    """The gates of ``--gates``, else of ``gates/`` when it exists, else the built-in ones."""
+    """The gates :func:`gates` names, loaded."""
     from pytest_canary.store.gates import GateConfig, gate_files
 
-    path = Path(option) if option else Path("gates")
-    if option and not path.exists():
-        raise CanaryUsageError(f"--gates {option}: no such file or folder")
-    return GateConfig.load(gate_files(path) if path.exists() else [])
+    return GateConfig.load(gate_files(gates(option)))
 
 
 def check_lock_timeout(seconds: float) -> float:

@@ -52,7 +52,7 @@ def register(subparsers: Any, name: str) -> None:
         default=26.0,
         help="refuse decisions older than this many hours (default 26)",
     )
-    parser.add_argument("--gates", help="gate file or folder (for the steps)")
+    options.add_gates(parser)
     options.add_lock_timeout(parser)
     parser.set_defaults(handler=run)
 

@@ -21,7 +21,7 @@ def register(subparsers: Any, name: str) -> None:
     options.add_selection(parser, default_all=True)
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.add_argument("--today", help=options.TODAY_HELP)
-    parser.add_argument("--gates", help="gate file or folder (for the first step of a new tenant)")
+    options.add_gates(parser)
     parser.set_defaults(handler=run)
 
 

@@ -39,6 +39,7 @@ from pytest_canary.store.layout import (
     list_tenants,
     name_date,
 )
+from pytest_canary.store.settings import today_berlin
 
 Outcome = Literal["applied", "unchanged", "refused"]
 
@@ -74,7 +75,7 @@ def rollout_tenant(options: Options, tenant: str, decision_file: Path | None) ->
     """
     paths = TenantPaths.open(options.root, validate_tenant_id(tenant))
     path = (
-        rollout.newest_decision_file(paths)
+        rollout.newest_decision_file(paths, today_berlin(options.now))
         if decision_file is None
         else contained(options.root, decision_file)
     )
@@ -126,7 +127,10 @@ def _one(options: Options, tenant: str, source: Path | None) -> TenantResult:
     date = word = None
     try:
         paths = TenantPaths.open(options.root, validate_tenant_id(tenant))
-        target = rollout.newest_decision_file(paths) if source is None else _import(paths, source)
+        today = today_berlin(options.now)
+        target = (
+            rollout.newest_decision_file(paths, today) if source is None else _import(paths, source)
+        )
         day = name_date(DECISION_FILE, target.name)
         date, word = (day.isoformat() if day else None), _word(target)
         log = rollout_tenant(options, tenant, target)

@@ -56,17 +56,20 @@ DEFAULT_STEPS = (10, 25, 50, 100)
 # --- finding and reading a decision -----------------------------------------------------------
 
 
-def newest_decision_file(paths: TenantPaths) -> Path:
-    """The ``<date>_decision.json`` with the latest date in its name (never by mtime).
+def newest_decision_file(paths: TenantPaths, today: dt.date) -> Path:
+    """The ``<date>_decision.json`` with the latest date in its name up to ``today`` (never by
+    mtime). A file dated after today was not written by ``canary decide`` (it refuses such dates),
+    so it never masks today's decision.
 
     No decision file at all is a refusal (exit 4), not a usage error: the command line was right,
     there is just nothing to roll out until ``canary decide`` has run.
     """
     folder = paths.check(paths.canary_dir)
-    dated = dated_files(folder, DECISION_FILE)
+    dated = {day: path for day, path in dated_files(folder, DECISION_FILE).items() if day <= today}
     if not dated:
         raise RolloutRefused(
-            f"{paths.tenant}: no <YYYY-MM-DD>_decision.json in {folder}; run `canary decide` first"
+            f"{paths.tenant}: no <YYYY-MM-DD>_decision.json dated {today} or earlier in {folder};"
+            " run `canary decide` first"
         )
     return paths.check(dated[max(dated)])
 

@@ -101,7 +101,7 @@ def tenant_status(
     decisions = dated_files(paths.canary_dir, DECISION_FILE)
     if decisions:  # none yet is not a problem; an unreadable newest one is
         try:
-            decision = load_decision(decisions[max(decisions)])
+            decision = load_decision(paths.decision_json(max(decisions)))
         except UnreadableDecision as exc:
             status.decision_error = exc.problem
             status.warnings.append(f"decision file corrupt: {status.decision_error}")

@@ -1,13 +1,13 @@
 """``canary validate`` and ``canary schema``: every file we read or write, checked by its name.
 
 Files are recognised by name, as they are laid out under the root (docs/contract.md, Files at a
-glance; the names are :mod:`pytest_canary.store.layout`'s); anything else is skipped, so the
-command can serve as a pre-commit hook over whatever files a commit touches.
+glance; the names are :mod:`pytest_canary.store.layout`'s). In a folder, anything else is skipped;
+a file named on the command line that is missing or not one of ours is an error, so the pre-commit
+hook and the PR check never pass a typo in silence.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +32,7 @@ from pytest_canary.store.layout import (
     name_date,
 )
 from pytest_canary.store.readers import read_state
+from pytest_canary.store.settings import Project, today_berlin
 
 _SUFFIX_MODELS: dict[str, type[BaseModel]] = {
     DECISION_SUFFIX: Decision,
@@ -80,10 +81,10 @@ def _check_kpis(path: Path, where: str, warn: Warn) -> str | None:
 
 
 @functools.cache
-def _steps(gates: Path) -> tuple[int, ...]:
-    """The steps of the gates in ``gates/`` (read once per run), else the built-in ones."""
+def _steps(cwd: Path) -> tuple[int, ...]:
+    """The steps of the project's gates (read once per folder, found as every command finds them)."""
     try:
-        config = GateConfig.load(gate_files(gates) if gates.is_dir() else [])
+        config = GateConfig.load(gate_files(Project.discover().gates(None)))
     except CanaryUsageError:
         config = GateConfig.load([])  # a broken gate file is reported as such, not per state file
     return config.for_tenant(None, {}).steps
@@ -91,13 +92,13 @@ def _steps(gates: Path) -> tuple[int, ...]:
 
 def _check_state(path: Path, where: str, warn: Warn) -> str | None:
     """The state as the decision reads it: also its tenant, and its quota on the gates' steps."""
-    reading = read_state(path, path.parent.parent.name, _steps(Path("gates").absolute()))
+    reading = read_state(path, path.parent.parent.name, _steps(Path.cwd()))
     return reading.error
 
 
 def _check_blocklist(path: Path, where: str, warn: Warn) -> str | None:
     raw = jsonfile.parse_json(read_bytes(path, where), where)
-    summarise_blocklist(raw, where, dt.date.today())
+    summarise_blocklist(raw, where, today_berlin())  # only the entries' shape is checked here
     return None
 
 
@@ -126,7 +127,19 @@ def checker_for(path: Path) -> Check | None:
     return None
 
 
+KNOWN_NAMES = ", ".join(
+    [
+        "YYYY-MM-DD.json",
+        STATE_FILE,
+        BLOCKLIST_FILE,
+        *(f"*{s}" for s in _SUFFIX_MODELS),
+        "gates/*.toml",
+    ]
+)
+
+
 def _expand(paths: Iterable[Path]) -> Iterable[Path]:
+    """Each file to check: named ones as named, a folder's known files (the rest is skipped)."""
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file() and checker_for(p))
@@ -134,27 +147,34 @@ def _expand(paths: Iterable[Path]) -> Iterable[Path]:
             yield path
 
 
+def _problem(path: Path, warn: Warn) -> str | None:
+    where = str(path)
+    check = checker_for(path)
+    if not path.exists() and not path.is_symlink():  # the readers take absence as "none yet"
+        return f"{where}: no such file or folder"
+    if check is None:  # named on purpose: a typo, or a file this command cannot judge
+        return f"{where}: not a file canary validate knows (expected {KNOWN_NAMES})"
+    try:
+        return check(path, where, warn)
+    except jsonfile.InvalidInput as exc:
+        return str(exc)
+
+
 def validate_paths(
     paths: Iterable[Path], warnings: list[str] | None = None
 ) -> tuple[list[str], int]:
     """One line per invalid file, and how many files were checked; ``warnings`` gets one line
-    per value that is valid but probably not meant (a rate written as a percentage)."""
+    per value that is valid but probably not meant (a rate written as a percentage).
+
+    A named path that does not exist or is not a known kind of file is invalid: pre-commit and
+    the PR check pass exactly the files they mean, and a silent pass would hide a typo.
+    """
     warn = (warnings if warnings is not None else []).append
     problems: list[str] = []
     checked = 0
     for path in _expand(paths):
-        check = checker_for(path)
-        if check is None:
-            continue
         checked += 1
-        where = str(path)
-        if not path.exists() and not path.is_symlink():  # the readers take absence as "none yet"
-            problems.append(f"{where}: no such file")
-            continue
-        try:
-            problem = check(path, where, warn)
-        except jsonfile.InvalidInput as exc:
-            problem = str(exc)
+        problem = _problem(path, warn)
         if problem is not None:
             problems.append(problem)
     return problems, checked

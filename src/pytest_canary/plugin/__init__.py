@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_canary.store.settings import HELP_DATE, HELP_GATES, HELP_ROOT, INI_GATES, INI_ROOT
+
 if TYPE_CHECKING:
     from pytest_canary.core.case import Case
     from pytest_canary.core.models import BlocklistSummary, Kpis, OperateState
@@ -20,11 +22,6 @@ if TYPE_CHECKING:
     from pytest_canary.plugin.controller import CanaryController
 
 HELP_TENANT = "decide this tenant (repeatable); 'all' selects every tenant folder under the root"
-HELP_DATE = "KPI date as YYYY-MM-DD (default: today in Europe/Berlin)"
-HELP_ROOT = "canary root (default: env CANARY_ROOT, ini canary_root, artifacts/reports/mahnwesen)"
-HELP_GATES = (
-    "gate file or folder of *.toml gate files (default: gates/ when present, else built-in)"
-)
 HELP_ROLLOUT = "apply each decision after deciding (the full daily cycle)"
 HELP_DRY_RUN = "decide and report, but write nothing under the root"
 _SECONDARY = ("canary_date", "canary_root", "canary_gates", "canary_rollout", "canary_dry_run")
@@ -48,7 +45,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Declare the ``--canary-*`` options and the ``canary_root`` ini key."""
+    """Declare the ``--canary-*`` options and the ``canary_root`` and ``canary_gates`` ini keys."""
     group = parser.getgroup("canary", "canary rollout gates")
     group.addoption(
         "--canary-tenant", action="append", default=[], metavar="TENANT", help=HELP_TENANT
@@ -58,7 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--canary-gates", default=None, metavar="PATH", help=HELP_GATES)
     group.addoption("--canary-rollout", action="store_true", default=False, help=HELP_ROLLOUT)
     group.addoption("--canary-dry-run", action="store_true", default=False, help=HELP_DRY_RUN)
-    parser.addini("canary_root", HELP_ROOT, default=None)
+    parser.addini(INI_ROOT, HELP_ROOT, default=None)
+    parser.addini(INI_GATES, HELP_GATES, default=None)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -18,7 +18,7 @@ from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.store.gates import GateConfig, gate_files
 from pytest_canary.store.layout import list_tenants
-from pytest_canary.store.settings import parse_date, resolve_root, trace_id
+from pytest_canary.store.settings import Project, parse_date, trace_id
 
 
 @dataclass(frozen=True)
@@ -41,30 +41,34 @@ class RunOptions:
         """Resolve the options (option → env → ini); a bad one is a :class:`CanaryUsageError`."""
         _refuse_path_taken_for_rootdir(config)
         environ = os.environ
-        cwd = config.invocation_params.dir
         rootdir = config.rootpath
+        project = Project.of(config)
         worker: dict[str, Any] = getattr(config, "workerinput", {})
-        root = resolve_root(
-            config.getoption("canary_root"), environ, config.getini("canary_root"), cwd, rootdir
+        root = project.root(config.getoption("canary_root"), "--canary-root")
+        # A worker takes the controller's date as it is: fixed once per run, checked once.
+        given = worker.get("canary_date")
+        date = (
+            dt.date.fromisoformat(given) if given else parse_date(config.getoption("canary_date"))
         )
-        date = parse_date(worker.get("canary_date") or config.getoption("canary_date"))
         trace = worker.get("canary_trace_id") or trace_id(environ)
         tenants = _select_tenants(config.getoption("canary_tenant"), root)
-        gates_path = _gates_path(config.getoption("canary_gates"), cwd, rootdir)
-        files = gate_files(gates_path) if gates_path.exists() else []
+        gates_path = project.gates(config.getoption("canary_gates"), "--canary-gates")
+        files = gate_files(gates_path)
         display = {path: _relative(path, rootdir) for path in files}
         gate_config = GateConfig.load(files, display)
         for tenant in tenants:  # a bad CANARY_THRESHOLD_* is a usage error now, not mid-collection
             gate_config.for_tenant(tenant, environ)
         if len(files) == 1:
             gates_id, node_path = display[files[0]], files[0]
-        elif files:
+        elif files and gates_path is not None:
             gates_id, node_path = _relative(gates_path, rootdir), gates_path
         else:
             gates_id, node_path = "pytest_canary/mahnwesen.toml", rootdir
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             # A tenant and no paths: collect the gates only, not the project's other tests.
-            config.args = [str(gates_path if gates_path.is_dir() else _builtin_dir())]
+            config.args = [
+                str(gates_path if gates_path and gates_path.is_dir() else _builtin_dir())
+            ]
         return cls(
             root=root,
             tenants=tenants,
@@ -76,18 +80,6 @@ class RunOptions:
             rollout=bool(config.getoption("canary_rollout")),
             dry_run=bool(config.getoption("canary_dry_run")),
         )
-
-
-def _gates_path(option: str | None, cwd: Path, rootdir: Path) -> Path:
-    if not option:
-        return rootdir / "gates"
-    path = cwd / option
-    if not path.exists():
-        raise CanaryUsageError(f"--canary-gates {option}: no such file or folder")
-    if path.is_dir() and not any(path.iterdir()):
-        # Named on purpose but empty: a typo or a failed checkout, not "the built-in gates".
-        raise CanaryUsageError(f"--canary-gates {option}: an empty folder, no gates")
-    return path
 
 
 def _relative(path: Path, rootdir: Path) -> str:

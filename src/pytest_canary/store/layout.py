@@ -34,12 +34,21 @@ def control_log_suffix(action: str) -> str:
 
 
 def _resolve(path: Path) -> Path:
+    """``path`` with every link followed; a link loop is refused on every Python.
+
+    Strict first: since Python 3.13 a lenient ``resolve()`` returns a looping path as it is, which
+    would then pass for a path inside the root. Only a path that is not there (yet) is resolved
+    leniently, and then nothing past the missing part can loop.
+    """
     try:
-        return path.resolve()
-    except (RuntimeError, OSError):  # a link loop: RuntimeError before Python 3.13, then OSError
+        return path.resolve(strict=True)
+    except FileNotFoundError:
+        pass
+    except (RuntimeError, OSError):  # a loop: RuntimeError before Python 3.13, OSError(ELOOP) since
         raise CanaryUsageError(
             f"{path}: is a link loop or cannot be resolved; replace it with a real folder or file"
         ) from None
+    return path.resolve()
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -155,31 +164,33 @@ class TenantPaths:
     def audit(self) -> Path:
         return self.canary_dir / AUDIT_FILE
 
+    # A dated path is checked as it is built (the fixed ones are checked by open and every writer):
+    # no reader of a day's file can follow a link out of the root, whoever asks for the path.
     def kpi(self, date: dt.date) -> Path:
-        return self.dir / f"{date.isoformat()}.json"
+        return self.check(self.dir / f"{date.isoformat()}.json")
 
     def decision_json(self, date: dt.date) -> Path:
-        return self.canary_dir / f"{date.isoformat()}{DECISION_SUFFIX}"
+        return self.check(self.canary_dir / f"{date.isoformat()}{DECISION_SUFFIX}")
 
     def decision_md(self, date: dt.date) -> Path:
-        return self.canary_dir / f"{date.isoformat()}_decision.md"
+        return self.check(self.canary_dir / f"{date.isoformat()}_decision.md")
 
     def rollout_json(self, date: dt.date) -> Path:
-        return self.canary_dir / f"{date.isoformat()}{ROLLOUT_LOG_SUFFIX}"
+        return self.check(self.canary_dir / f"{date.isoformat()}{ROLLOUT_LOG_SUFFIX}")
 
     def rollout_md(self, date: dt.date) -> Path:
-        return self.canary_dir / f"{date.isoformat()}_rollout_log.md"
+        return self.check(self.canary_dir / f"{date.isoformat()}_rollout_log.md")
 
     def control_json(self, date: dt.date, action: str) -> Path:
         """The log of a kill, pause or resume by hand: ``<date>_<action>_log.json``."""
-        return self.canary_dir / f"{date.isoformat()}{control_log_suffix(action)}"
+        return self.check(self.canary_dir / f"{date.isoformat()}{control_log_suffix(action)}")
 
     def control_md(self, date: dt.date, action: str) -> Path:
-        return self.canary_dir / f"{date.isoformat()}_{action.lower()}_log.md"
+        return self.check(self.canary_dir / f"{date.isoformat()}_{action.lower()}_log.md")
 
     def dns_check(self, date: dt.date, suffix: str) -> Path:
         """The sender DNS check's report of ``date``: ``ops/dns_check_<date>.json`` or ``.md``."""
-        return self.ops_dir / f"dns_check_{date.isoformat()}.{suffix}"
+        return self.check(self.ops_dir / f"dns_check_{date.isoformat()}.{suffix}")
 
 
 def list_tenants(root: Path) -> list[str]:

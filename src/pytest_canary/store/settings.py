@@ -1,25 +1,59 @@
 """Settings of one run, each resolved in one place with errors that name where a value came from.
 
-The root: ``--canary-root``, else env ``CANARY_ROOT``, else ini ``canary_root``, else
-``artifacts/reports/mahnwesen``. A flag or env value is taken from the working directory, an ini
-value or the default from pytest's rootdir.
+The plugin and every ``canary`` command resolve the root, the gates and the run date here, the
+same way. A path comes from the option, else its env variable, else its ini key, else its
+default; a relative option or env value is taken from the working directory, a relative ini value
+or default from the project folder (pytest's rootdir: the folder of the ini file pytest finds).
+
+============  ==========================  ===============  ================  =============================
+setting       option                      env              ini               default
+============  ==========================  ===============  ================  =============================
+root          ``--canary-root/--root``    ``CANARY_ROOT``  ``canary_root``   ``artifacts/reports/mahnwesen``
+gates         ``--canary-gates/--gates``  ``CANARY_GATES`` ``canary_gates``  ``gates`` (built-in if absent)
+============  ==========================  ===============  ================  =============================
+
+A run date is a real day from :data:`EARLIEST` to today in Europe/Berlin: no command acts on the
+future, and no date is so early that counting days back from it leaves the calendar.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pytest_canary.core.errors import CanaryUsageError
 
+if TYPE_CHECKING:  # the plugin's entry point imports this module: pytest only where it is used
+    import pytest
+
 BERLIN = ZoneInfo("Europe/Berlin")
 DEFAULT_ROOT = "artifacts/reports/mahnwesen"
+DEFAULT_GATES = "gates"
 ENV_ROOT = "CANARY_ROOT"
+ENV_GATES = "CANARY_GATES"
 ENV_TRACE = "CANARY_TRACE_ID"
+INI_ROOT = "canary_root"
+INI_GATES = "canary_gates"
+INI_KEYS = (INI_ROOT, INI_GATES)
+EARLIEST = dt.date(2000, 1, 1)
+"""The earliest run date: older KPIs predate any rollout, and older dates are typos."""
+
+HELP_ROOT = f"canary root (default: env {ENV_ROOT}, else ini {INI_ROOT}, else {DEFAULT_ROOT})"
+HELP_GATES = (
+    f"gate file or folder of *.toml gate files (default: env {ENV_GATES}, else ini {INI_GATES},"
+    f" else {DEFAULT_GATES}/ when present, else the built-in gates)"
+)
+HELP_DATE = f"KPI date YYYY-MM-DD, from {EARLIEST} to today (default: today in Europe/Berlin)"
+HELP_TODAY = (
+    "the day to judge ages against, YYYY-MM-DD, not after today (default: today in Europe/Berlin)"
+)
 LOCK_TIMEOUT = 30.0
 """Seconds a writer waits for the tenant's state lock before it refuses (the lock lives in
 ``store.lock``; the default is here so the CLI's parser can name it without importing pydantic)."""
@@ -27,37 +61,105 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
 
-def resolve_root(
-    option: str | None, environ: Mapping[str, str], ini: str | None, cwd: Path, rootdir: Path
-) -> Path:
-    """The canary root, which must be an existing folder."""
-    if option:
-        path, source = cwd / option, "--canary-root"
-    elif environ.get(ENV_ROOT):
-        path, source = cwd / environ[ENV_ROOT], f"env {ENV_ROOT}"
-    elif ini:
-        path, source = rootdir / ini, "ini canary_root"
-    else:
-        path, source = rootdir / DEFAULT_ROOT, "the default root"
-    if not path.is_dir():
-        raise CanaryUsageError(
-            f"{source}: {path} is not a folder (the canary root holds one per tenant)"
-        )
-    return path.resolve()
+@dataclass(frozen=True)
+class Project:
+    """Where relative settings are taken from, and what the project's ini file says."""
+
+    cwd: Path
+    rootdir: Path
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    ini: Mapping[str, str] = field(default_factory=dict)
+    ini_name: str = "ini"
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Project:
+        """The project of a pytest run: its working directory, rootdir and ini values."""
+        ini = {key: str(value) for key in INI_KEYS if (value := config.getini(key))}
+        name = config.inipath.name if config.inipath else "ini"
+        return cls(config.invocation_params.dir, config.rootpath, os.environ, ini, name)
+
+    @classmethod
+    def discover(cls) -> Project:
+        """The project of the working directory: rootdir and ini file as ``pytest`` finds them.
+
+        pytest's own lookup, so that ``canary rollout`` and ``pytest -p canary`` run from the
+        same folder agree on the root and the gates. Conftests are not imported: only ini values.
+        """
+        import pytest
+
+        # Only the ini file matters here: no other plugin, no conftest, no required_plugins.
+        argv = ["--disable-plugin-autoload", "-p", "canary", "-p", "no:cacheprovider"]
+        argv += ["--noconftest", "-o", "required_plugins="]
+        try:
+            return cls.of(pytest.Config.fromdictargs({}, argv))
+        except pytest.UsageError as exc:
+            raise CanaryUsageError(f"reading the pytest configuration: {exc}") from None
+
+    def _locate(self, option: str | None, flag: str, env: str, ini: str) -> tuple[Path, str]:
+        if option:
+            return self.cwd / option, flag
+        if self.environ.get(env):
+            return self.cwd / self.environ[env], f"env {env}"
+        if self.ini.get(ini):
+            return self.rootdir / self.ini[ini], f"ini {ini} ({self.ini_name})"
+        return self.rootdir, ""
+
+    def root(self, option: str | None, flag: str = "--root") -> Path:
+        """The canary root, which must be an existing folder; resolved (links followed)."""
+        path, source = self._locate(option, flag, ENV_ROOT, INI_ROOT)
+        if not source:
+            path, source = path / DEFAULT_ROOT, "the default root"
+        if not path.is_dir():
+            raise CanaryUsageError(
+                f"{source}: {path} is not a folder (the canary root holds one per tenant)"
+            )
+        return path.resolve()
+
+    def gates(self, option: str | None, flag: str = "--gates") -> Path | None:
+        """The gate file or folder, ``None`` for the built-in gates (no ``gates/`` folder).
+
+        A path that was named (option, env or ini) must exist and, if a folder, hold something:
+        a typo or a failed checkout is never taken for "the built-in gates".
+        """
+        path, source = self._locate(option, flag, ENV_GATES, INI_GATES)
+        if not source:
+            default = path / DEFAULT_GATES
+            return default if default.is_dir() else None
+        if not path.exists():
+            raise CanaryUsageError(f"{source} {path}: no such gate file or folder")
+        if path.is_dir() and not any(path.iterdir()):
+            raise CanaryUsageError(f"{source} {path}: an empty folder, no gates")
+        return path
+
+
+def today_berlin(now: dt.datetime | None = None) -> dt.date:
+    """Today in Europe/Berlin (``now`` when given, else the clock)."""
+    return (now or dt.datetime.now(BERLIN)).astimezone(BERLIN).date()
 
 
 def parse_date(
-    text: str | None, source: str = "--canary-date", now: dt.datetime | None = None
+    text: str | None, source: str = "--canary-date", today: dt.date | None = None
 ) -> dt.date:
-    """A ``YYYY-MM-DD`` date, or today in Europe/Berlin when ``text`` is empty."""
+    """A ``YYYY-MM-DD`` day from :data:`EARLIEST` to ``today`` (the clock's when not given);
+    ``today`` itself when ``text`` is empty. Anything else is a usage error naming ``source``."""
+    latest = today or today_berlin()
     if not text:
-        return (now or dt.datetime.now(BERLIN)).astimezone(BERLIN).date()
+        return latest
     if not _DATE.fullmatch(text):
         raise CanaryUsageError(f"{source} {text!r}: expected a date as YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise CanaryUsageError(f"{source} {text!r}: no such day") from None
+    if day > latest:
+        raise CanaryUsageError(
+            f"{source} {text}: after today ({latest} in Europe/Berlin); no command acts on the future"
+        )
+    if day < EARLIEST:
+        raise CanaryUsageError(
+            f"{source} {text}: before {EARLIEST}; expected a date from then to today"
+        )
+    return day
 
 
 def trace_id(environ: Mapping[str, str]) -> str:
