@@ -25,16 +25,21 @@ from _plugin_fixtures import CanaryRoot
 # Read at import: the autouse fixture below clears CANARY_* before each test.
 POSTGRES_DSN = os.environ.get("CANARY_TEST_POSTGRES_DSN", "")
 IN_CI = bool(os.environ.get("CI"))
-# Variables an outer environment (a CI job, a shell) could set that would change an inner run.
-_OUTER_GITHUB = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS")
+# Variables an outer environment (a CI job, a shell) could set that would change an inner run:
+# GitHub's outputs, and CI / BUILD_NUMBER, with which pytest never cuts its short summary.
+_OUTER = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "CI", "BUILD_NUMBER")
+INNER_COLUMNS = "200"
+"""The terminal width of every inner run and command: a narrow outer one would cut their lines."""
 
 
 @pytest.fixture(autouse=True)
 def _clean_canary_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No CANARY_* or GitHub variable of the outer environment leaks into a test."""
+    """No CANARY_*, CI or GitHub variable of the outer environment leaks into a test, and an
+    inner pytest or ``canary`` sees the same terminal on a laptop, in a narrow pane and in CI."""
     for name in list(os.environ):
-        if name.startswith("CANARY_") or name in _OUTER_GITHUB:
+        if name.startswith("CANARY_") or name in _OUTER:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", INNER_COLUMNS)
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def copy_gate_file(pytester: pytest.Pytester, extra: str = "") -> Path:
 
 
 def collected_ids(result: pytest.RunResult) -> list[str]:
-    return [line for line in result.stdout.lines if "::" in line and " " not in line]
+    """The node ids an inner ``--collect-only -q`` listed, sorted (pytest-randomly shuffles)."""
+    return sorted(line for line in result.stdout.lines if "::" in line and " " not in line)
 
 
 def summary_lines(result: pytest.RunResult) -> list[str]:
@@ -80,7 +81,7 @@ def test_builtin_gates_are_items_named_after_the_packaged_gate_file(
 ) -> None:
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, "--collect-only", "-q")
-    assert collected_ids(result) == [f"{BUILTIN}::acme::{gate}" for gate in ALL_GATES]
+    assert collected_ids(result) == sorted(f"{BUILTIN}::acme::{gate}" for gate in ALL_GATES)
 
 
 def test_a_gates_folder_with_one_file_names_the_items_after_that_file(
@@ -89,7 +90,9 @@ def test_a_gates_folder_with_one_file_names_the_items_after_that_file(
     copy_gate_file(pytester)
     canary_root.tenant("acme")
     result = canary(pytester, canary_root, "--collect-only", "-q")
-    assert collected_ids(result) == [f"gates/mahnwesen.toml::acme::{gate}" for gate in ALL_GATES]
+    assert collected_ids(result) == sorted(
+        f"gates/mahnwesen.toml::acme::{gate}" for gate in ALL_GATES
+    )
 
 
 def test_listing_the_gates_with_collect_only_decides_nothing(
