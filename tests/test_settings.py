@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _plugin_fixtures import DATE, CanaryRoot, canary_script, run
@@ -83,16 +83,16 @@ def test_root_comes_from_option_then_env_then_ini_then_default(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("option", "environ", "ini", "named"),
     [
-        ("typo", {}, {}, "--gates"),
-        (None, {"CANARY_GATES": "typo"}, {}, "env CANARY_GATES"),
-        (None, {}, {"canary_gates": "typo"}, "ini canary_gates (pyproject.toml)"),
+        ("typo", {}, {}, "--gates typo"),
+        (None, {"CANARY_GATES": "typo"}, {}, "env CANARY_GATES=typo"),
+        (None, {}, {"canary_gates": "typo"}, "ini canary_gates = typo (pyproject.toml)"),
     ],
 )
 def test_a_named_gates_path_that_is_not_there_is_a_usage_error_naming_its_source(
     tmp_path: Path, option: str | None, environ: dict[str, str], ini: dict[str, str], named: str
 ) -> None:
     with pytest.raises(
-        CanaryUsageError, match=rf"^{re.escape(named)} .*typo: no such gate file or folder"
+        CanaryUsageError, match=rf"^{re.escape(named)}: no such file or folder \(/.*/typo\)$"
     ):
         _project(tmp_path, environ, ini).gates(option)
 
@@ -104,6 +104,21 @@ def test_the_default_gates_folder_is_the_projects_and_absent_means_built_in(
     assert project.gates(None) is None
     (tmp_path / "project" / "gates").mkdir()
     assert project.gates(None) == tmp_path / "project" / "gates"
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=20))
+def test_any_root_or_gates_text_is_a_path_or_a_one_line_usage_error(
+    tmp_path: Path, text: str
+) -> None:
+    project = _project(tmp_path, {}, {})
+    for resolve in (project.root, project.gates):
+        try:
+            found = resolve(text)
+        except CanaryUsageError as exc:
+            assert "\n" not in str(exc).replace(repr(text), "") and str(exc).startswith("--")
+        else:
+            assert found is None or found.exists()
 
 
 # --- the commands -----------------------------------------------------------------------------
@@ -165,7 +180,7 @@ def test_gates_typo_is_a_usage_error_in_every_command(
         *["--tenant", "acme", "--root", str(canary_root.path), "--gates", "typo", *extra],
     )
     assert code == EXIT_USAGE, output
-    assert "typo: no such gate file or folder" in output
+    assert "--gates typo: no such file or folder" in output
 
 
 def test_every_command_finds_the_root_and_gates_from_the_ini_file(tmp_path: Path) -> None:
@@ -209,7 +224,7 @@ def test_rollout_never_applies_a_decision_dated_after_today(canary_root: CanaryR
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("nonexistent.json", "no such file or folder"),
+        ("nonexistent.json", "no such file"),
         ("notes.json", "not a file canary validate knows"),
     ],
 )

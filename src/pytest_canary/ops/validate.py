@@ -151,7 +151,7 @@ def _problem(path: Path, warn: Warn) -> str | None:
     where = str(path)
     check = checker_for(path)
     if not path.exists() and not path.is_symlink():  # the readers take absence as "none yet"
-        return f"{where}: no such file or folder"
+        return f"{where}: no such file"
     if check is None:  # named on purpose: a typo, or a file this command cannot judge
         return f"{where}: not a file canary validate knows (expected {KNOWN_NAMES})"
     try:

@@ -96,22 +96,25 @@ class Project:
             raise CanaryUsageError(f"reading the pytest configuration: {exc}") from None
 
     def _locate(self, option: str | None, flag: str, env: str, ini: str) -> tuple[Path, str]:
+        """The path a setting names and where it was named (``""``: nowhere, the default)."""
         if option:
-            return self.cwd / option, flag
+            return self.cwd / option, f"{flag} {_shown(option)}"
         if self.environ.get(env):
-            return self.cwd / self.environ[env], f"env {env}"
+            return self.cwd / self.environ[env], f"env {env}={_shown(self.environ[env])}"
         if self.ini.get(ini):
-            return self.rootdir / self.ini[ini], f"ini {ini} ({self.ini_name})"
+            return self.rootdir / self.ini[
+                ini
+            ], f"ini {ini} = {_shown(self.ini[ini])} ({self.ini_name})"
         return self.rootdir, ""
 
     def root(self, option: str | None, flag: str = "--root") -> Path:
         """The canary root, which must be an existing folder; resolved (links followed)."""
-        path, source = self._locate(option, flag, ENV_ROOT, INI_ROOT)
-        if not source:
-            path, source = path / DEFAULT_ROOT, "the default root"
+        path, named = self._locate(option, flag, ENV_ROOT, INI_ROOT)
+        if not named:
+            path, named = path / DEFAULT_ROOT, "the default root"
         if not path.is_dir():
             raise CanaryUsageError(
-                f"{source}: {path} is not a folder (the canary root holds one per tenant)"
+                f"{named}: {_shown(path)} is not a folder (the canary root holds one per tenant)"
             )
         return path.resolve()
 
@@ -121,15 +124,22 @@ class Project:
         A path that was named (option, env or ini) must exist and, if a folder, hold something:
         a typo or a failed checkout is never taken for "the built-in gates".
         """
-        path, source = self._locate(option, flag, ENV_GATES, INI_GATES)
-        if not source:
+        path, named = self._locate(option, flag, ENV_GATES, INI_GATES)
+        if not named:
             default = path / DEFAULT_GATES
             return default if default.is_dir() else None
         if not path.exists():
-            raise CanaryUsageError(f"{source} {path}: no such gate file or folder")
+            where = "" if named.endswith(_shown(path)) else f" ({_shown(path)})"
+            raise CanaryUsageError(f"{named}: no such file or folder{where}")
         if path.is_dir() and not any(path.iterdir()):
-            raise CanaryUsageError(f"{source} {path}: an empty folder, no gates")
+            raise CanaryUsageError(f"{named}: an empty folder, no gates")
         return path
+
+
+def _shown(path: Path | str) -> str:
+    """A path for a one-line message: as it is, or escaped when it holds a newline or the like."""
+    text = str(path)
+    return text if text.isprintable() else ascii(text)
 
 
 def today_berlin(now: dt.datetime | None = None) -> dt.date:
