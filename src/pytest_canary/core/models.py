@@ -126,7 +126,7 @@ GateStatus = Literal["pass", "hold", "backout", "skipped", "error"]
 
 
 class ClosedModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class ClosedModel(BaseModel):
 class CohortKpis(BaseModel):
     """The KPIs of one cohort: the notices the new code dispatched (canary) or the rest."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     notices_sent: Count
     error_rate: Rate
@@ -149,7 +149,7 @@ class CohortKpis(BaseModel):
 class Cohorts(BaseModel):
     """The optional ``cohorts`` object of a KPI file: the tenant's figures split by cohort."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     canary: CohortKpis
     control: CohortKpis
@@ -191,7 +191,7 @@ def cohort_sum_problem(totals: dict[str, Any], cohorts: Cohorts | None) -> str |
 class BlocklistEntry(BaseModel):
     """One blocked address; the address itself (or its hash) is never read."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     reason: str
     # Without an offset the time is Berlin's (docs/contract.md), which JSON Schema's date-time cannot say.
@@ -206,7 +206,7 @@ class BlocklistEntry(BaseModel):
 class Blocklist(BaseModel):
     """``<root>/<tenant>/ops/blocklist.json`` in its object form."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     entries: list[BlocklistEntry]
 

@@ -199,7 +199,7 @@ class ControlLog(ClosedModel):
 class AuditLine(BaseModel):
     """One line of ``<root>/<tenant>/canary/audit.jsonl``; ``prev`` chains it to the line before."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     seq: int = Field(ge=1)
     at: Timestamp

@@ -39,7 +39,7 @@ def _one_line(text: str) -> str:
 class Finding(BaseModel):
     """One check of one DNS name: what was asked, what came back, and the verdict."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     check: CheckName
     name: str
@@ -337,7 +337,7 @@ def _clip(text: str, limit: int = 160) -> str:
 class SenderConfig(BaseModel):
     """``<root>/<tenant>/ops/sender.json``: the tenant's sender, so the check needs no flags."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     domain: str
     dkim_selectors: list[str] = Field(default_factory=list)
@@ -347,7 +347,7 @@ class SenderConfig(BaseModel):
 class DnsCheckReport(BaseModel):
     """``<root>/<tenant>/ops/dns_check_<date>.json``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     schema_version: int = 1
     tenant: str

@@ -33,7 +33,7 @@ ENV_BACKOUT_FACTOR = "CANARY_BACKOUT_FACTOR"
 
 
 class _GateTable(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     metric: str | None = None
     max: float | None = Field(default=None, allow_inf_nan=False)
@@ -56,7 +56,7 @@ class _GateTable(BaseModel):
 class _PromotionTable(BaseModel):
     """The ``[canary]`` keys a tenant table may override: when a GO may raise the quota."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     freeze: list[str | dt.date] | None = None
     promote_days: list[str] | None = None
@@ -70,14 +70,14 @@ class _CanaryTable(_PromotionTable):
 
 
 class _TenantTable(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     canary: _PromotionTable = Field(default_factory=_PromotionTable)
     gates: dict[str, _GateTable] = Field(default_factory=dict)
 
 
 class _GateFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     canary: _CanaryTable = Field(default_factory=_CanaryTable)
     gates: dict[str, _GateTable] = Field(default_factory=dict)
