@@ -2,7 +2,8 @@
 
 The apply and push steps of canary-daily.yml, run as the workflow runs them (``apply-and-push.sh
 apply``, then ``push``) in a git checkout of a generated root, against a bare remote. The gates
-run first, untimed (one pytest run with ``-n 2``): they make the decisions the apply step reads.
+run first (one pytest run with ``-n 2``, timed for its CPU only): they make the decisions the
+apply step reads.
 The targets: the apply step under 2 minutes on a 2-core machine, and its CPU time at most 1.5x the
 CPU time of the pytest run that decided the same tenants.
 
