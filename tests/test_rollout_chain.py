@@ -232,3 +232,104 @@ def test_a_decide_killed_between_its_renames_gets_its_markdown_from_the_next_rol
 
     assert f"`{recorded['decision_id']}`" in markdown.read_text()
     assert "BACKOUT" in markdown.read_text().splitlines()[0]
+
+
+# --- a decision file is applied only when it is true to itself and its inputs ----------------
+
+
+def _write_decision(root: CanaryRoot, doc: dict[str, Any], date: str = DATE) -> None:
+    root.decision_file(date=date).write_text(json.dumps(doc, indent=2))
+
+
+def _refused_naming(root: CanaryRoot, words: str) -> None:
+    before = root.snapshot()
+    done = canary(root, "rollout")
+    assert done.returncode == EXIT_REFUSED, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert words in done.stderr, done.stderr
+    assert "nothing was written" in done.stderr
+    assert root.snapshot() == before
+
+
+def test_a_backout_edited_into_a_go_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE, dlq_depth=80)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_BACKOUT
+    doc = canary_root.decision()
+    doc.update(decision="GO_25", target={"quota": 25, "kill_switch": False})
+    doc["kill_switch_recommended"] = False
+    _write_decision(canary_root, doc)
+
+    _refused_naming(canary_root, "it says GO_25, but its gate dlq_depth backs out")
+
+
+def test_a_hold_written_over_a_backout_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE, dlq_depth=80)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_BACKOUT
+    doc = canary_root.decision()
+    doc.update(decision="HOLD", target={"quota": 10, "kill_switch": False})
+    _write_decision(canary_root, doc)
+
+    _refused_naming(canary_root, "it says HOLD, but its gate dlq_depth backs out")
+
+
+def test_a_go_whose_kpi_file_changed_since_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+    canary_root.tenant("acme", date=DATE, error_rate=0.019)  # still passing, but not the same
+
+    _refused_naming(canary_root, "its kpis input")
+
+
+def test_a_go_whose_recorded_gates_were_edited_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE, error_rate=0.03)  # holds on the error rate
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_HOLD
+    doc = canary_root.decision()
+    for gate in doc["gates"]:
+        gate["status"] = "pass"
+    doc.update(decision="GO_25", target={"quota": 25, "kill_switch": False}, reasons=[])
+    _write_decision(canary_root, doc)
+
+    _refused_naming(canary_root, "its gate error_rate says pass (0.03), deciding again gives hold")
+
+
+def test_a_go_with_a_forged_decision_id_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+    doc = canary_root.decision()
+    doc["decision_id"] = "0" * 64
+    _write_decision(canary_root, doc)
+
+    _refused_naming(canary_root, "decision_id is not the hash")
+
+
+def test_a_go_for_a_day_without_a_kpi_file_is_refused(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+    (canary_root.path / "acme" / f"{DATE}.json").unlink()
+
+    _refused_naming(canary_root, "is gone since it was decided")
+
+
+def test_a_true_go_is_applied(canary_root: CanaryRoot) -> None:
+    canary_root.tenant("acme", date=DATE)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_GO
+
+    done = canary(canary_root, "rollout")
+
+    assert done.returncode == EXIT_GO, done.stdout + done.stderr
+    state = canary_root.state()
+    assert state is not None and state["quota"] == 25
+
+
+def test_a_consistent_backout_is_applied_even_when_its_inputs_changed(
+    canary_root: CanaryRoot,
+) -> None:
+    canary_root.tenant("acme", date=DATE, dlq_depth=80)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_BACKOUT
+    canary_root.tenant("acme", date=DATE)  # the KPIs look fine now: backing out is still safe
+
+    done = canary(canary_root, "rollout")
+
+    assert done.returncode == EXIT_GO, done.stdout + done.stderr
+    state = canary_root.state()
+    assert state is not None and (state["quota"], state["kill_switch"]) == (10, True)

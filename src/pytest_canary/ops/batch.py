@@ -28,6 +28,7 @@ from pytest_canary.core.models import DECISION_PATTERN
 from pytest_canary.core.records import RolloutLog
 from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.ops import rollout
+from pytest_canary.ops.verify import verify_decision
 from pytest_canary.store import files
 from pytest_canary.store.atomic import write_atomic
 from pytest_canary.store.gates import GateConfig
@@ -80,11 +81,12 @@ def rollout_tenant(options: Options, tenant: str, decision_file: Path | None) ->
         else contained(options.root, decision_file)
     )
     decision = rollout.load_decision(path)
-    steps = options.config.for_tenant(tenant, os.environ).steps
+    gates = options.config.for_tenant(tenant, os.environ)
     return rollout.apply_decision(
         paths,
         decision,
-        steps=list(steps),
+        steps=list(gates.steps),
+        verify=lambda made: verify_decision(paths, made, gates),
         now=options.now,
         max_age=options.max_age,
         lock_timeout=options.lock_timeout,

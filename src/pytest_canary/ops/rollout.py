@@ -21,7 +21,7 @@ audit log keeps every run).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,6 +98,7 @@ def apply_decision(
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     lock_timeout: float = LOCK_TIMEOUT,
     steps: Sequence[int] | None = None,
+    verify: Callable[[Decision], None] | None = None,
 ) -> RolloutLog:
     """Apply ``decision`` to the tenant's state (docs/contract.md, Rolling out, in its order), under the state lock.
 
@@ -105,7 +106,9 @@ def apply_decision(
     nothing, for a decision of another tenant, a corrupt state, a decision older than
     ``max_age``, a stale GO, or a lock held longer than ``lock_timeout`` seconds. ``steps`` are
     the configured steps (default: the decision's own): the first is where a missing state
-    starts and where BACKOUT returns.
+    starts and where BACKOUT returns. ``verify`` (a decision read from a file: see
+    :mod:`pytest_canary.ops.verify`) raises :class:`RolloutRefused` for a decision that is not
+    true to itself or its inputs.
     """
     require_aware(now)
     if decision.tenant != paths.tenant:
@@ -120,6 +123,14 @@ def apply_decision(
         current = read_state_or_refuse(paths, ladder) or initial_state(paths.tenant, ladder)
         complete_gap(paths, current, now)
         plan = plan_rollout(current, decision, ladder, now, max_age)
+        if (
+            verify is not None
+            and plan.repeat is None
+            and not (decision.is_go and plan.new_state is None)
+        ):
+            # Under the lock, so the inputs checked are the ones the state is changed on; a
+            # decision applied already, or a GO that changes nothing, was verified (or needs none).
+            verify(decision)
         decision_markdown.mend(paths, decision)  # after the refusals: they write nothing
         if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
             before, after = applied_views(plan.repeat)

@@ -15,7 +15,7 @@ from pytest_canary.core.records import BUILTIN_ITEMS, GateResult
 from pytest_canary.core.verdicts import evaluate_gates
 from pytest_canary.plugin.options import RunOptions
 from pytest_canary.store.layout import TenantPaths
-from pytest_canary.store.readers import read_blocklist, read_kpis, read_recorded, read_state
+from pytest_canary.store.readers import read_case
 from pytest_canary.store.settings import now_berlin
 
 
@@ -42,22 +42,18 @@ class Cases:
         hooked = self._config.hook.pytest_canary_load_kpis(
             tenant=tenant, date=date, config=self._config
         )
+        kpis = None
         if hooked is not None:
             where = f"pytest_canary_load_kpis({tenant}, {date})"
             raw_sha = sha256_hex(canonical_json(hooked)) if _jsonable(hooked) else None
             kpis = kpis_from_object(hooked, where, tenant, date, raw_sha)
-        else:
-            kpis = read_kpis(paths.kpi(date), tenant, date)
-        case = Case(
-            tenant=tenant,
-            date=date,
-            kpis=kpis,
-            blocklist=read_blocklist(paths.blocklist, date),
-            state=read_state(paths.state, tenant, gates.steps),
-            gates=gates,
+        case = read_case(
+            paths,
+            date,
+            gates,
             trace_id=self._options.trace_id,
             created_at=self.started,
-            recorded=read_recorded(paths, date, gates.promotion.min_green_days - 1),
+            kpis=kpis,
         )
         self._cases[tenant] = case
         return case

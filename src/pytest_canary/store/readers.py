@@ -12,7 +12,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from pytest_canary.core.case import Case
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.core.gates import GateSet
 from pytest_canary.core.jsonfile import InvalidInput, parse_json, sha256_hex
 from pytest_canary.core.models import OperateState
 from pytest_canary.core.readings import (
@@ -165,3 +167,29 @@ def read_recorded(paths: TenantPaths, day: dt.date, days: int) -> dict[dt.date, 
         if (decision.tenant, decision.date) == (paths.tenant, earlier):
             found[earlier] = decision
     return found
+
+
+def read_case(
+    paths: TenantPaths,
+    date: dt.date,
+    gates: GateSet,
+    *,
+    trace_id: str,
+    created_at: dt.datetime,
+    kpis: KpiReading | None = None,
+) -> Case:
+    """Everything the tenant's decision for ``date`` is made from, read from its files.
+
+    ``kpis`` when they came from elsewhere (the ``pytest_canary_load_kpis`` hook); else the file.
+    """
+    return Case(
+        tenant=paths.tenant,
+        date=date,
+        kpis=kpis if kpis is not None else read_kpis(paths.kpi(date), paths.tenant, date),
+        blocklist=read_blocklist(paths.blocklist, date),
+        state=read_state(paths.state, paths.tenant, gates.steps),
+        gates=gates,
+        trace_id=trace_id,
+        created_at=created_at,
+        recorded=read_recorded(paths, date, gates.promotion.min_green_days - 1),
+    )
