@@ -1,4 +1,4 @@
-"""Reading gate definitions: built-ins, TOML gate files, tenant tables and env overrides.
+"""Reading gate definitions: built-ins, TOML gate files and tenant tables (env overrides: gate_env).
 
 The gates themselves are data in :mod:`pytest_canary.core.gates`; this module builds them.
 
@@ -26,10 +26,15 @@ from pytest_canary.core.jsonfile import InvalidInput
 from pytest_canary.core.schedule import Promotion
 from pytest_canary.core.tenants import is_tenant_id
 from pytest_canary.store.files import read_text
+from pytest_canary.store.gate_env import (
+    ENV_BACKOUT_FACTOR,
+    ENV_PREFIX,
+    apply_env,
+    env_key,
+    env_number,
+)
 
 BUILTIN_SOURCE = "built-in"
-ENV_PREFIX = "CANARY_THRESHOLD_"
-ENV_BACKOUT_FACTOR = "CANARY_BACKOUT_FACTOR"
 
 
 class _GateTable(BaseModel):
@@ -205,14 +210,14 @@ class GateConfig:
                 for name, table in parsed.tenants[tenant].gates.items():
                     drafts.setdefault(name, _Draft()).merge(table, f"{source} [tenants.{tenant}]")
         if ENV_BACKOUT_FACTOR in environ:
-            factor = _env_number(ENV_BACKOUT_FACTOR, environ[ENV_BACKOUT_FACTOR], minimum=1.0)
+            factor = env_number(ENV_BACKOUT_FACTOR, environ[ENV_BACKOUT_FACTOR], minimum=1.0)
             factor_source = f"env {ENV_BACKOUT_FACTOR}"
         specs = [
             _finish(name, draft)
             for name, draft in drafts.items()
             if draft.values.get("enabled", True)
         ]
-        specs = _apply_env(specs, tenant, environ, known=self._gate_names())
+        specs = apply_env(specs, tenant, environ, known=self._gate_names())
         for spec in specs:
             _require_finite_backout(spec, factor, factor_source)
         return GateSet(steps, factor, factor_source, tuple(specs), self.files, promotion)
@@ -338,66 +343,3 @@ def _valid_threshold(value: float, metric: Metric, where: str) -> float:
             f"{where}: {metric} is a fraction in [0, 1] (0.02 is 2 %), got {value:g}"
         )
     return float(value)
-
-
-def _env_number(
-    name: str, text: str, *, minimum: float = 0.0, maximum: float | None = None
-) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    valid = math.isfinite(value) and value >= minimum and (maximum is None or value <= maximum)
-    if not valid:
-        span = f"in [{minimum:g}, {maximum:g}]" if maximum is not None else f">= {minimum:g}"
-        raise CanaryUsageError(f"{name}={text!r}: must be a finite number {span}")
-    return value
-
-
-def env_key(name: str) -> str:
-    return name.upper().replace("-", "_")
-
-
-def _apply_env(
-    specs: list[GateSpec], tenant: str | None, environ: Mapping[str, str], known: set[str]
-) -> list[GateSpec]:
-    by_key = {env_key(name): name for name in known}
-    tenant_key = env_key(tenant) if tenant is not None else None
-    global_values: dict[str, tuple[str, str]] = {}
-    tenant_values: dict[str, tuple[str, str]] = {}
-    for variable in sorted(environ):
-        if not variable.startswith(ENV_PREFIX):
-            continue
-        suffix = variable[len(ENV_PREFIX) :]
-        if suffix in by_key:  # an exact global gate name wins the parse
-            global_values[by_key[suffix]] = (variable, environ[variable])
-            continue
-        matches = [
-            key for key in by_key if suffix.endswith("_" + key) and len(suffix) > len(key) + 1
-        ]
-        if not matches:
-            raise CanaryUsageError(
-                f"{variable}: names no gate; gates are {', '.join(sorted(by_key))}"
-            )
-        key = max(matches, key=len)
-        if suffix[: -len(key) - 1] == tenant_key:
-            tenant_values[by_key[key]] = (variable, environ[variable])
-    result = []
-    for spec in specs:
-        for override in (global_values.get(spec.name), tenant_values.get(spec.name)):
-            if override is None:
-                continue
-            variable, text = override
-            maximum = 1.0 if spec.metric.is_rate else None
-            value = _env_number(variable, text, maximum=maximum)
-            if spec.backout is not None and value > spec.backout:
-                raise CanaryUsageError(
-                    f"{variable}={text!r}: above the gate's backout {spec.backout:g} "
-                    f"({spec.backout_source})"
-                )
-            spec = replace(spec, threshold=value, source=f"env {variable}")
-        result.append(spec)
-    # Variables for gates that are disabled here are still validated: a typo is never silent.
-    for variable, text in [*global_values.values(), *tenant_values.values()]:
-        _env_number(variable, text)
-    return result
