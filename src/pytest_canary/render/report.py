@@ -118,13 +118,8 @@ def _gate_row(gate: GateResult) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
-    """The Markdown beside ``<date>_decision.json``: the decision first, then why.
-
-    ``trend`` is an optional Mermaid chart; it is fenced as ``mermaid`` unless it already starts
-    with a code fence, and it goes last.
-    """
-    d = decision
+def _state_lines(d: Decision) -> list[str]:
+    """The decision's headline and the state it moves from and to."""
     base, target = d.base, d.target
     switch = f"{_switch(base.kill_switch)} → {_switch(target.kill_switch)}"
     if d.kill_switch_recommended:
@@ -147,7 +142,44 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
     if bake is not None and (bake.min_green_days > 1 or bake.freeze_window):
         frozen = f"; freeze window {bake.freeze_window}" if bake.freeze_window else ""
         lines.append(f"- bake: green day {bake.green_days} of {bake.min_green_days}{frozen}")
-    lines += [f"- state serial: {base.serial}", "", "### Gates", ""]
+    return [*lines, f"- state serial: {base.serial}"]
+
+
+def _input_lines(d: Decision) -> list[str]:
+    """One line per input file the decision read: whether it was there and valid, and its hash."""
+    if not d.inputs:
+        return []
+    lines = ["", "### Inputs", ""]
+    for record in d.inputs:
+        state = "valid" if record.valid else "INVALID"
+        if not record.present:
+            state = "missing"
+        text = f"- {md(record.name)}: {state}, {md_code(record.path)}"
+        if record.sha256:
+            text += f" (sha256 {record.sha256[:12]}…)"
+        if record.error:
+            text += f": {md(record.error)}"
+        lines.append(text)
+    return lines
+
+
+def _trend_lines(trend: str | None) -> list[str]:
+    if not trend or not trend.strip():
+        return []
+    chart = trend.strip("\n")
+    if not chart.lstrip().startswith(("```", "~~~")):
+        chart = f"```mermaid\n{chart}\n```"
+    return ["", "### Trend", "", chart]
+
+
+def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
+    """The Markdown beside ``<date>_decision.json``: the decision first, then why.
+
+    ``trend`` is an optional Mermaid chart; it is fenced as ``mermaid`` unless it already starts
+    with a code fence, and it goes last.
+    """
+    d = decision
+    lines = [*_state_lines(d), "", "### Gates", ""]
     if d.gates:
         lines += [
             "| gate | value | threshold | backout above | verdict | source |",
@@ -159,29 +191,14 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
     lines += evidence_markdown(d.gates)
     lines += ["", "### Reasons", ""]
     lines += [f"- {md(r)}" for r in d.reasons] or ["- every gate passed"]
-    if d.inputs:
-        lines += ["", "### Inputs", ""]
-        for record in d.inputs:
-            state = "valid" if record.valid else "INVALID"
-            if not record.present:
-                state = "missing"
-            text = f"- {md(record.name)}: {state}, {md_code(record.path)}"
-            if record.sha256:
-                text += f" (sha256 {record.sha256[:12]}…)"
-            if record.error:
-                text += f": {md(record.error)}"
-            lines.append(text)
+    lines += _input_lines(d)
     lines += [
         "",
         f"- trace id: `{d.trace_id}`",
         f"- decision id: `{d.decision_id}`",
         f"- created at: {d.created_at.isoformat()}",
     ]
-    if trend and trend.strip():
-        chart = trend.strip("\n")
-        if not chart.lstrip().startswith(("```", "~~~")):
-            chart = f"```mermaid\n{chart}\n```"
-        lines += ["", "### Trend", "", chart]
+    lines += _trend_lines(trend)
     return "\n".join(lines) + "\n"
 
 
