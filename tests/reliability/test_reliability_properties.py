@@ -114,9 +114,12 @@ def test_any_damaged_decision_file_loads_or_is_refused_in_one_line(
     except RolloutRefused as exc:
         assert "\n" not in str(exc)
         return
-    # Accepted: then it is exactly what a valid file holds, value for value (not coerced).
+    # Accepted: then it is exactly what a valid file holds, value for value (not coerced); the
+    # optional keys the file leaves out (``base.pause``, ``promotion``, ...) keep their defaults.
     raw = json.loads(payload)
-    assert made.model_dump(mode="json") == {**raw, "created_at": made.created_at.isoformat()}
+    held = made.model_dump(mode="json", exclude_unset=True)
+    assert held == {**raw, "created_at": made.created_at.isoformat()}
+    assert made == type(made).model_validate(held)
 
 
 @given(data=st.data())
@@ -135,7 +138,9 @@ def test_any_damaged_state_file_reads_or_is_one_line_invalid(
         assert "\n" not in str(exc)
         return
     assert state is not None
-    assert state.model_dump(mode="json") == json.loads(payload)  # nothing coerced
+    # Nothing coerced; the optional keys the file leaves out (``pause``, ...) keep their defaults.
+    assert state.model_dump(mode="json", exclude_unset=True) == json.loads(payload)
+    assert state == type(state).model_validate(json.loads(payload))
 
 
 def test_zz_the_generated_figures_are_recorded_as_counted(tmp_path: Path) -> None:
