@@ -33,7 +33,7 @@ DATE = "2026-11-26"
 REHEARSED = {
     "discover": {"discover"},
     "gate": {"decide"},
-    "apply": {"apply", "push", "incidents", "shards"},
+    "apply": {"kill", "apply", "push", "incidents", "shards"},
     "results": {"summary"},
 }
 SKIPPED = {"install"}
@@ -868,11 +868,34 @@ def test_the_results_job_fans_in_every_shard_and_tables_the_whole_run(
     junit = sorted(p.name for p in (downloaded / "junit").glob("*.xml"))
     assert junit == ["shard-01.xml", "shard-02.xml", "shard-03.xml"]  # what is published
     cases = [ET.parse(downloaded / "junit" / name).iter("testcase") for name in junit]
-    assert len([c for shard in cases for c in shard]) == 3 * 7
+    # per tenant: the five built-in gates, inputs, kill_switch and promotion
+    assert len([c for shard in cases for c in shard]) == 3 * 8
     text = summary.read_text(encoding="utf-8")
     assert "3 tenant(s): 1 BACKOUT, 1 HOLD, 1 GO_50" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "%" in line]
     assert [row.split(" | ")[1] for row in rows[:3]] == ["BACKOUT", "HOLD", "GO_50"]
+
+
+def test_a_dispatched_kill_switches_the_tenant_off_and_commits_only_its_state(
+    rehearsal: Rehearsal,
+) -> None:
+    """``workflow_dispatch`` with ``action: kill``: the kill step, then apply with no decisions."""
+    rehearsal.runs += 1
+    before = rehearsal.commits()
+    work = rehearsal.checkout("apply")
+    given = {"CANARY_TENANT": "acme", "CANARY_BY": "oncall", "CANARY_NOTE": "bad release"}
+
+    killed = rehearsal.step("apply", "kill", work, given)
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+    applied, _ = rehearsal.apply(rehearsal.tmp / "no-decisions", work)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert rehearsal.commits() == before + 1
+    changed = rehearsal.git(rehearsal.remote, "show", "--name-only", "--format=", "main")
+    assert changed.splitlines() == [f"{ROOT}/acme/operate/operate_state.json"]
+    now = rehearsal.checkout("after")
+    assert _state(now, "acme")["kill_switch"] is True
+    assert _state(now, "beta")["serial"] == 0
 
 
 def test_no_hook_of_the_checkout_runs_while_the_push_holds_the_token(
