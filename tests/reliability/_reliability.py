@@ -102,6 +102,7 @@ def state_doc(tenant: str = TENANT, quota: int = 25, **override: Any) -> dict[st
         "last_decision_id": None,
         "updated_at": None,
         "review": None,
+        "pause": None,
         "history": [],
     }
     doc.update(override)
@@ -137,14 +138,44 @@ def decision_doc(
         "trace_id": TRACE,
         "created_at": created.isoformat(),
         "steps": STEPS,
-        "base": {"quota": quota, "kill_switch": kill_switch, "serial": serial, "review": None},
+        "base": {
+            "quota": quota,
+            "kill_switch": kill_switch,
+            "serial": serial,
+            "review": None,
+            "pause": None,
+        },
         "target": {"quota": target, "kill_switch": kill},
         "kill_switch_recommended": verdict == "BACKOUT",
         "reasons": [] if verdict.startswith("GO_") else [f"{verdict}: test"],
         "gates": [],
         "thresholds": {},
         "inputs": [],
+        "promotion": None,
     }
+
+
+def real_decision(
+    root: Path,
+    tenant: str = TENANT,
+    date: dt.date = KPI_DATE,
+    created_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The decision ``canary decide`` would make from the tenant's files now (built-in gates).
+
+    Made with the engine in-process, so the rollout's check (inputs and gates recomputed give the
+    same decision_id) holds; a fabricated decision is refused as untrue to its inputs.
+    """
+    from pytest_canary.core import engine
+    from pytest_canary.store.gates import GateConfig
+    from pytest_canary.store.layout import TenantPaths
+    from pytest_canary.store.readers import read_case
+
+    gates = GateConfig.load([]).for_tenant(tenant, {})
+    created = created_at or dt.datetime.now(BERLIN).replace(microsecond=0)
+    paths = TenantPaths.open(root, tenant)
+    case = read_case(paths, date, gates, trace_id=TRACE, created_at=created)
+    return engine.decide(case).model_dump(mode="json")
 
 
 def dump(value: Any) -> bytes:

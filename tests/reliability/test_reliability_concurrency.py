@@ -17,7 +17,9 @@ from _reliability import (
     clean_env,
     crashed,
     decision_dump,
+    dump,
     make_tenant,
+    real_decision,
     record,
     size,
     snapshot,
@@ -51,7 +53,7 @@ def test_fifty_rollouts_of_one_decision_change_the_state_once(tmp_path: Path) ->
     make_tenant(root, "acme", state=state_doc(quota=25))
     file = root / "acme" / "canary" / f"{DATE}_decision.json"
     file.parent.mkdir()
-    file.write_bytes(decision_dump())
+    file.write_bytes(dump(real_decision(root)))
     argv = ["rollout", "--tenant", "acme", "--root", "root", "--lock-timeout", "300"]
     procs = [_start(argv, tmp_path) for _ in range(count)]
     outcomes: Counter[str] = Counter()

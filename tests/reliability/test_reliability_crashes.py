@@ -26,9 +26,10 @@ from _reliability import (
     KPI_DATE,
     STEPS,
     clean_env,
-    decision_doc,
     dump,
+    good_kpis,
     make_tenant,
+    real_decision,
     record,
     size,
     state_doc,
@@ -81,26 +82,26 @@ class Lane:
         return proc
 
     def _next_decision(self, state: OperateState) -> Decision:
+        """The real decision from this round's KPIs: GO up the ladder, BACKOUT at the top."""
         self.round += 1
         date = KPI_DATE + dt.timedelta(days=self.round)
         top = state.quota == STEPS[-1]
-        verdict = "BACKOUT" if top else f"GO_{STEPS[STEPS.index(state.quota) + 1]}"
-        doc = decision_doc(
-            verdict,
-            date=date,
-            quota=state.quota,
-            kill_switch=state.kill_switch,
-            serial=state.serial,
-            salt=f"{self.root.name}-{self.round}",
-            created_at=now_berlin(),
-        )
-        return Decision.model_validate(doc)
+        kpis = good_kpis(date=date, dlq_depth=80) if top else good_kpis(date=date)
+        self.paths.kpi(date).write_bytes(dump(kpis))
+        made = Decision.model_validate(real_decision(self.root, date=date, created_at=now_berlin()))
+        expected = "BACKOUT" if top else f"GO_{STEPS[STEPS.index(state.quota) + 1]}"
+        assert made.decision == expected, made.reasons
+        return made
 
     def run(self, rounds: int, fault: str | None = None) -> None:
         for _ in range(rounds):
             self.one(fault)
 
     def one(self, fault: str | None) -> None:
+        current = load_state(self.paths, DEFAULT_STEPS)
+        if current is not None and current.kill_switch:
+            # After a BACKOUT a GO needs a review first (else the decision is a HOLD).
+            rollout.record_review(self.paths, by="ops", note="checked", now=now_berlin())
         before_bytes = self.paths.state.read_bytes()
         before = load_state(self.paths, DEFAULT_STEPS)
         assert before is not None

@@ -23,8 +23,9 @@ from _reliability import (
     canary_script,
     clean_env,
     crashed,
-    decision_dump,
+    dump,
     make_tenant,
+    real_decision,
     record,
     snapshot,
     state_doc,
@@ -61,11 +62,13 @@ class Outcome:
     state_intact: bool
 
 
-def _tenant(base: Path, state: dict[str, object] | None = None) -> Path:
+def _tenant(base: Path, command: str = "rollout") -> Path:
+    """A tenant with the decision ``canary decide`` makes from its files; for a review, a state
+    with the kill switch on (a review is refused when there is no BACKOUT to re-enter from)."""
     root = base / "root"
-    make_tenant(root, "acme", state=state or state_doc(quota=25))
+    make_tenant(root, "acme", state=state_doc(quota=25, kill_switch=command == "review"))
     (root / "acme" / "canary").mkdir()
-    (root / "acme" / "canary" / f"{DATE}_decision.json").write_bytes(decision_dump())
+    (root / "acme" / "canary" / f"{DATE}_decision.json").write_bytes(dump(real_decision(root)))
     return root
 
 
@@ -89,7 +92,7 @@ def _commands(root: str) -> dict[str, list[str]]:
 
 
 def _injected(base: Path, command: str, point: str) -> Outcome:
-    root = _tenant(base)
+    root = _tenant(base, command)
     state = root / "acme" / "operate" / "operate_state.json"
     before = snapshot(state)
     proc = subprocess.run(
@@ -106,7 +109,7 @@ def _injected(base: Path, command: str, point: str) -> Outcome:
 
 def _file_size_limit(base: Path, command: str) -> Outcome:
     """A real EFBIG: the process may not write files larger than a few bytes."""
-    root = _tenant(base)
+    root = _tenant(base, command)
     state = root / "acme" / "operate" / "operate_state.json"
     before = snapshot(state)
 
@@ -152,7 +155,7 @@ def _real(base: Path, command: str, fault: str) -> Outcome:
     src, mnt, out = base / "src", base / "mnt", base / "out"
     for folder in (src, mnt, out):
         folder.mkdir()
-    _tenant(src)
+    _tenant(src, command)
     (src / "root" / "acme" / "operate" / "operate_state.json.lock").touch()
     proc = subprocess.run(
         ["unshare", "-rm", "sh", "-c", _IN_NAMESPACE[fault], "sh", canary_script()]
