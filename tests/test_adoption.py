@@ -6,6 +6,8 @@ the only one changed, from the pinned release to that wheel. Everything else run
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import re
@@ -27,6 +29,7 @@ def _steps() -> str:
     return script
 
 
+@pytest.mark.scale
 def test_the_readme_adoption_steps_work_in_a_new_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]

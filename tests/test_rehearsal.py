@@ -639,6 +639,7 @@ def test_discovery_sizes_shards_by_a_job_target_with_a_minimum(
     assert sizes[0] >= min(int(least), tenants)
 
 
+@pytest.mark.scale
 def test_discovery_output_stays_small_at_100000_tenants(rehearsal: Rehearsal) -> None:
     root = rehearsal.tmp / "huge"
     _folders(root, 100_000)
@@ -814,6 +815,7 @@ def test_the_required_pr_check_passes_only_when_the_gates_job_succeeded(
 # --- 10,000 tenants ---------------------------------------------------------------------------
 
 
+@pytest.mark.scale
 def test_ten_thousand_tenants_through_discovery_a_few_gate_shards_and_the_batched_apply(
     rehearsal: Rehearsal,
 ) -> None:
