@@ -6,14 +6,14 @@ the only one changed, from the pinned release to that wheel. Everything else run
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from _plugin_fixtures import REPO
 
