@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from _engine_fixtures import history_entry, state
 from _evidence_fixtures import RELATIVE_TOML
@@ -20,6 +21,13 @@ from pytest_canary.kpi.sources.postgresql import POSTGRES_SCHEMA
 
 # The state's rollout from 10 % to 25 % happened at this time, inside the KPI window.
 CHANGE = RUN - dt.timedelta(hours=12)
+
+
+def _relative_gates(tmp_path: Path) -> tuple[str, str]:
+    """``--gates`` naming a gate that compares the cohorts: ``canary kpi`` splits only then."""
+    gates = tmp_path / "gates.toml"
+    gates.write_text(RELATIVE_TOML, "utf-8")
+    return "--gates", str(gates)
 
 
 def _state_with_rollout() -> dict[str, Any]:
@@ -88,7 +96,7 @@ def test_jsonl_events_are_split_with_the_quota_in_force_at_their_time(
     items = _day()
     source = write_jsonl(tmp_path / "events.jsonl", items, canonical=canonical)
 
-    assert kpi(root, source) == 0
+    assert kpi(root, source, *_relative_gates(tmp_path)) == 0
 
     _check_split(read_kpis(root), items)
 
@@ -98,7 +106,9 @@ def test_sqlite_events_are_split_like_jsonl(tmp_path: Path) -> None:
     _write_state(root, _state_with_rollout())
     items = _day()
 
-    assert kpi(root, write_sqlite(tmp_path / "events.sqlite", items)) == 0
+    assert (
+        kpi(root, write_sqlite(tmp_path / "events.sqlite", items), *_relative_gates(tmp_path)) == 0
+    )
 
     _check_split(read_kpis(root), items)
 
@@ -114,7 +124,7 @@ def test_an_events_own_cohort_wins_over_the_derived_one(tmp_path: Path) -> None:
     lines.append({"tenant": "acme", "event": "failed", "ts": at, "notice_id": "X", "cohort": None})
     source.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
 
-    assert kpi(root, source) == 0
+    assert kpi(root, source, *_relative_gates(tmp_path)) == 0
 
     cohorts = read_kpis(root)["cohorts"]
     derived = (
@@ -134,13 +144,13 @@ def test_sqlite_cohort_column_wins_and_a_bad_value_fails_closed(
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE dispatch_events ADD COLUMN cohort TEXT")
         conn.execute("UPDATE dispatch_events SET cohort = 'canary'")
-    assert kpi(root, path) == 0
+    assert kpi(root, path, *_relative_gates(tmp_path)) == 0
     assert read_kpis(root)["cohorts"]["canary"]["notices_sent"] == 1
 
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE dispatch_events SET cohort = 'blue'")
     capsys.readouterr()
-    assert kpi(root, path) == 1
+    assert kpi(root, path, *_relative_gates(tmp_path)) == 1
     err = capsys.readouterr().err
     assert (
         err.count("\n") == 1
@@ -157,7 +167,7 @@ def test_a_bad_cohort_in_jsonl_fails_closed_naming_the_line(
     line = {"tenant": "acme", "event": "sent", "ts": at, "notice_id": "N", "cohort": "Canary"}
     source.write_text(json.dumps(line) + "\n", "utf-8")
 
-    assert kpi(root, source) == 1
+    assert kpi(root, source, *_relative_gates(tmp_path)) == 1
 
     err = capsys.readouterr().err
     assert "line 1: field cohort: a string of 6 characters, expected canary, control or null" in err
@@ -171,7 +181,7 @@ def test_a_corrupt_state_writes_no_cohorts_and_says_so(
     _write_state(root, "{not json")
     source = write_jsonl(tmp_path / "events.jsonl", _day())
 
-    assert kpi(root, source) == 0
+    assert kpi(root, source, *_relative_gates(tmp_path)) == 0
 
     assert "cohorts" not in read_kpis(root)
     assert 'gate with compare = "control" reports an error' in capsys.readouterr().err
@@ -216,9 +226,8 @@ def test_cohorts_from_canary_kpi_feed_a_relative_gate_in_canary_decide(tmp_path:
         canary = timeline.cohort(notice, at) == "canary"
         failed = i % 10 == 0 if canary else i % 200 == 0  # canary 10 %, control 0.5 %
         items.append(Event("failed" if failed else "sent", at, notice_id=notice))
-    assert kpi(root, write_jsonl(tmp_path / "events.jsonl", items)) == 0
+    assert kpi(root, write_jsonl(tmp_path / "events.jsonl", items), *_relative_gates(tmp_path)) == 0
     gates = tmp_path / "gates.toml"
-    gates.write_text(RELATIVE_TOML, "utf-8")
 
     code = main(
         [
@@ -267,7 +276,7 @@ def test_postgresql_events_are_split_like_jsonl(tmp_path: Path, postgres: str) -
     items = _day()
     _fill(postgres, items)
 
-    assert kpi(root, postgres) == 0
+    assert kpi(root, postgres, *_relative_gates(tmp_path)) == 0
 
     _check_split(read_kpis(root), items)
 
@@ -276,6 +285,27 @@ def test_postgresql_cohort_column_wins(tmp_path: Path, postgres: str) -> None:
     root = make_root(tmp_path)
     _fill(postgres, [Event("sent", RUN - dt.timedelta(hours=1))], cohort="canary")
 
-    assert kpi(root, postgres) == 0
+    assert kpi(root, postgres, *_relative_gates(tmp_path)) == 0
 
     assert read_kpis(root)["cohorts"]["canary"]["notices_sent"] == 1
+
+
+@pytest.mark.parametrize("canonical", [True, False], ids=["fast-reader", "general-reader"])
+def test_the_split_is_made_only_for_a_cohort_gate_and_changes_no_other_figure(
+    tmp_path: Path, canonical: bool
+) -> None:
+    root = make_root(tmp_path)
+    _write_state(root, _state_with_rollout())
+    items = _day()
+    source = write_jsonl(tmp_path / "events.jsonl", items, canonical=canonical)
+
+    with time_machine.travel(RUN + dt.timedelta(hours=1), tick=False):  # the same generated_at
+        assert kpi(root, source) == 0
+        plain = read_kpis(root)
+        assert kpi(root, source, *_relative_gates(tmp_path)) == 0
+        split = read_kpis(root)
+
+    assert "cohorts" not in plain
+    _check_split(split, items)
+    del split["cohorts"]
+    assert split == plain

@@ -55,6 +55,7 @@ def register(subparsers: Any, name: str) -> None:
     parser.add_argument("--tenant", required=True, help="tenant id")
     parser.add_argument("--date", help=f"run date: the KPI file's name; {options.DATE_HELP}")
     options.add_root(parser)
+    options.add_gates(parser)
     parser.add_argument("--source", help=SOURCE_HELP)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the KPI file on stdout, write nothing"
@@ -92,21 +93,27 @@ def _source(args: argparse.Namespace, paths: TenantPaths, cwd: Path) -> Source:
     return parse_source(text.replace("{tenant}", paths.tenant), cwd)
 
 
-def _timeline(paths: TenantPaths, err: TextIO) -> QuotaTimeline | None:
-    """The tenant's quotas over time, from its state; ``None`` (no cohorts) when it is corrupt."""
+def _timeline(paths: TenantPaths, gates: str | None, err: TextIO) -> QuotaTimeline | None:
+    """The tenant's quotas over time, from its state, when one of its gates judges cohorts;
+    ``None`` (no cohorts) otherwise, or when the state is corrupt.
+
+    The split costs one hash per event, so it is made only for a tenant whose gates need it.
+    """
     from pytest_canary.core.jsonfile import InvalidInput
     from pytest_canary.core.readings import parse_state
     from pytest_canary.store.files import read_bytes
     from pytest_canary.store.readers import display_path
 
+    # The gates of --gates or gates/ (else built-in), as a decision run from here reads them.
+    gate_set = options.gate_config(gates).for_tenant(paths.tenant, os.environ)
+    if not gate_set.needs_cohorts:
+        return None
     path = paths.state
     if not path.exists() and not path.is_symlink():
         return QuotaTimeline.initial(paths.tenant)
     where = display_path(path)
-    # The steps of gates/ (else built-in), as a decision run from here reads the state.
-    steps = options.gate_config(None).for_tenant(paths.tenant, os.environ).steps
     try:
-        state = parse_state(read_bytes(path, where), where, paths.tenant, steps)
+        state = parse_state(read_bytes(path, where), where, paths.tenant, gate_set.steps)
     except InvalidInput as exc:
         err.write(
             f"canary kpi: warning: {exc}; the KPI file gets no cohorts, so a gate with"
@@ -134,7 +141,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"canary kpi: warning: the run time {window.end.astimezone(BERLIN).isoformat()}"
             " is still ahead; events until then are not in these KPIs\n"
         )
-    timeline = _timeline(paths, err)
+    timeline = _timeline(paths, args.gates, err)
     progress = _Progress(err)
     started = time.perf_counter()
     try:

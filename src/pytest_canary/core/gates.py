@@ -100,6 +100,14 @@ class GateSet:
     def get(self, name: str) -> GateSpec | None:
         return next((gate for gate in self.gates if gate.name == name), None)
 
+    @property
+    def needs_cohorts(self) -> bool:
+        """Whether a gate judges the KPI file's cohorts (its kind says so)."""
+        return any(
+            gate.kind is not None and kinds.KINDS[gate.kind.kind].needs_cohorts
+            for gate in self.gates
+        )
+
 
 def is_rate_metric(text: str) -> bool:
     """Whether a recorded metric (a decision's ``metric``) is a rate, by :attr:`Metric.is_rate`."""

@@ -54,6 +54,9 @@ class GateKind:
     """True when the kind sets the gate's threshold itself, so ``max``/``min`` are refused."""
     parse: Callable[[Mapping[str, Any], Metric, str], KindParams]
     evaluate: Callable[[GateSpec, Any, GateInputs], GateResult]
+    needs_cohorts: bool = False
+    """True when the kind judges the KPI file's cohorts, so ``canary kpi`` must split by cohort
+    (one hash per event, which halves its speed) for a tenant with such a gate."""
 
 
 def rate_counts(values: Mapping[str, Any], metric: Metric) -> Counts | str:

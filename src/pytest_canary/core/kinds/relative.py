@@ -186,4 +186,5 @@ KIND = GateKind(
     own_bound=True,
     parse=parse,
     evaluate=evaluate,
+    needs_cohorts=True,
 )
