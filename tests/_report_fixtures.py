@@ -6,14 +6,8 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from pytest_canary.core.records import (
-    Decision,
-    DecisionBase,
-    GateResult,
-    QuotaState,
-    RolloutLog,
-    Target,
-)
+from pytest_canary.core.models import QuotaState
+from pytest_canary.core.records import Decision, GateResult, RolloutLog, Target
 
 BERLIN_MORNING = dt.datetime(2024, 5, 2, 7, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 TRACE = "0123456789abcdef0123456789abcdef"
@@ -87,7 +81,7 @@ def decision(
         "trace_id": TRACE,
         "created_at": BERLIN_MORNING,
         "steps": [10, 25, 50, 100],
-        "base": DecisionBase(quota=quota, kill_switch=kill_switch, serial=3),
+        "base": QuotaState(quota=quota, kill_switch=kill_switch, serial=3),
         "target": Target(quota=target, kill_switch=backout or (kill_switch and word == "HOLD")),
         "kill_switch_recommended": backout,
         "reasons": [] if reasons is None else reasons,

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_canary.core.models import OperateState, Review
-from pytest_canary.core.records import Decision, DecisionBase, Target
+from pytest_canary.core.models import OperateState, QuotaState, Review
+from pytest_canary.core.records import Decision, Target
 from pytest_canary.store.layout import TenantPaths
 
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -70,7 +70,7 @@ def decision(
         trace_id=TRACE,
         created_at=created_at,
         steps=STEPS,
-        base=DecisionBase(quota=quota, kill_switch=kill_switch, serial=serial, review=review),
+        base=QuotaState(quota=quota, kill_switch=kill_switch, serial=serial, review=review),
         target=Target(quota=target, kill_switch=verdict == "BACKOUT"),
         kill_switch_recommended=verdict == "BACKOUT",
         reasons=reasons,

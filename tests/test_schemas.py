@@ -93,3 +93,17 @@ def test_validate_names_a_file_that_is_not_there(tmp_path: Path) -> None:
 
     assert checked == 3
     assert problems == [f"{tmp_path / name}: no such file" for name in names]
+
+
+def test_a_decisions_base_and_the_logs_before_and_after_are_one_quota_state() -> None:
+    """One snapshot type: the decision's ``base`` and the logs' ``before``/``after`` share it, and
+    a state's history ``base`` is the same less its serial."""
+    defs = {
+        name: json.loads((COMMITTED / f"{name}.schema.json").read_text(encoding="utf-8"))["$defs"]
+        for name in ("decision", "rollout_log", "control_log", "operate_state")
+    }
+    snapshots = [defs[name]["QuotaState"] for name in ("decision", "rollout_log", "control_log")]
+    assert snapshots[0] == snapshots[1] == snapshots[2]
+    entry_base = defs["operate_state"]["BaseState"]
+    assert set(snapshots[0]["properties"]) - set(entry_base["properties"]) == {"serial"}
+    assert entry_base["properties"].items() <= snapshots[0]["properties"].items()

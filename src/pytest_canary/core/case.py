@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pytest_canary.core.gates import GateSet
-from pytest_canary.core.models import BaseState, HistoryEntry, Pause, Review
+from pytest_canary.core.models import HistoryEntry, QuotaState
 from pytest_canary.core.readings import BlocklistReading, KpiReading, StateReading
 from pytest_canary.core.records import Decision
 from pytest_canary.core.stats import Counts
@@ -35,33 +35,25 @@ class Case:
         return self.kpis.valid and self.blocklist.valid and self.state.valid
 
 
-@dataclass(frozen=True)
-class Base:
-    """The state a decision is judged against (docs/contract.md: one step per KPI date)."""
-
-    quota: int
-    kill_switch: bool
-    serial: int
-    review: Review | None
-    replayed_from: HistoryEntry | None = None
-    pause: Pause | None = None
-
-
-def base_of(case: Case) -> Base:
-    first = case.gates.steps[0]
+def replayed_go(case: Case) -> HistoryEntry | None:
+    """This date's GO when it was applied already: the last rollout, of a GO for this date."""
     state = case.state.state
     if state is None:
-        return Base(first, False, 0, None)
+        return None
     rollouts = [entry for entry in state.history if entry.event == "ROLLOUT"]
     last = rollouts[-1] if rollouts else None
-    if last is not None and last.kpi_date == case.date and last.is_go:
-        # This date's GO was applied already: judge against the state before it, so that the
-        # same evidence yields the same decision (and id) instead of a second step up.
-        before: BaseState = last.base
-        return Base(
-            before.quota, before.kill_switch, last.serial - 1, before.review, last, before.pause
-        )
-    return Base(state.quota, state.kill_switch, state.serial, state.review, pause=state.pause)
+    return last if last is not None and last.kpi_date == case.date and last.is_go else None
+
+
+def base_of(case: Case) -> QuotaState:
+    """The state a decision is judged against (docs/contract.md: one step per KPI date)."""
+    state = case.state.state
+    if state is None:
+        return QuotaState(quota=case.gates.steps[0], kill_switch=False, serial=0)
+    replayed = replayed_go(case)
+    # This date's GO was applied already: judge against the state before it, so that the same
+    # evidence yields the same decision (and id) instead of a second step up.
+    return replayed.before if replayed is not None else state.snapshot
 
 
 def hard_bounces(case: Case) -> float | None:

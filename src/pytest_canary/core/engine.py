@@ -11,13 +11,13 @@ import hashlib
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from pytest_canary.core.case import Base, Case, base_of, hard_bounces
+from pytest_canary.core.case import Case, base_of, hard_bounces, replayed_go
 from pytest_canary.core.gates import GateSpec
 from pytest_canary.core.jsonfile import canonical_json
+from pytest_canary.core.models import QuotaState
 from pytest_canary.core.promotion import promotion_of
 from pytest_canary.core.records import (
     Decision,
-    DecisionBase,
     GateResult,
     InputRecord,
     Target,
@@ -33,7 +33,7 @@ from pytest_canary.core.verdicts import (
 )
 
 
-def _reasons(case: Case, base: Base, counted: Iterable[GateResult]) -> list[str]:
+def _reasons(case: Case, counted: Iterable[GateResult]) -> list[str]:
     reasons = []
     # Without a usable KPI file every threshold gate is an error for that one cause, which the
     # "input invalid" reason below says once.
@@ -63,10 +63,11 @@ def _reasons(case: Case, base: Base, counted: Iterable[GateResult]) -> list[str]
             f"blocklist lists {summary.hard_bounces_on_date} hard bounces on {case.date}, "
             f"more than the KPI's {fmt_number(kpi_count)}: the larger count is used"
         )
-    if base.replayed_from is not None:
+    replayed = replayed_go(case)
+    if replayed is not None:
         reasons.append(
-            f"{base.replayed_from.decision} for {case.date} was applied already (serial "
-            f"{base.replayed_from.serial}): judged against the state before it"
+            f"{replayed.decision} for {case.date} was applied already (serial "
+            f"{replayed.serial}): judged against the state before it"
         )
     return reasons
 
@@ -86,7 +87,7 @@ def _threshold_identity(case: Case, spec: GateSpec) -> list[Any]:
     return identity if spec.kind is None else [*identity, spec.kind.identity()]
 
 
-def decision_id(case: Case, base: Base, gates: list[GateResult]) -> str:
+def decision_id(case: Case, base: QuotaState, gates: list[GateResult]) -> str:
     # The KPI contents when valid, else the raw file's sha256 (docs/contract.md, Deciding).
     kpis: Any = case.kpis.contents if case.kpis.valid else {"sha256": case.kpis.sha256}
     identity = {
@@ -157,7 +158,7 @@ def decide(
     else:
         step = _next_step(steps, base.quota)
         verdict, target = f"GO_{step}", Target(quota=step, kill_switch=False)
-    reasons = _reasons(case, base, counted)
+    reasons = _reasons(case, counted)
     only_no_evidence = not statuses & {"hold", "error"} and case.inputs_valid
     if verdict == "HOLD" and not judged and (only_no_evidence or not reasons):
         reasons.append("no gate was judged: a rollout never goes up on no evidence")
@@ -169,13 +170,7 @@ def decide(
         trace_id=case.trace_id,
         created_at=case.created_at,
         steps=list(steps),
-        base=DecisionBase(
-            quota=base.quota,
-            kill_switch=base.kill_switch,
-            serial=base.serial,
-            review=base.review,
-            pause=base.pause,
-        ),
+        base=base,
         target=target,
         kill_switch_recommended=verdict == "BACKOUT",
         reasons=reasons,

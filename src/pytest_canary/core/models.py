@@ -238,12 +238,23 @@ ControlEvent = Literal["KILL", "PAUSE", "RESUME"]
 
 
 class BaseState(ClosedModel):
-    """The part of the state a decision is judged against."""
+    """The part of the state a decision is judged against, as a history entry keeps it.
+
+    It has no serial: an entry's base is the state just before that entry, whose serial is the
+    entry's own less one; a serial here could only repeat that or contradict it.
+    """
 
     quota: StrictInt
     kill_switch: StrictBool
     review: Review | None = None
     pause: Pause | None = None
+
+
+class QuotaState(BaseState):
+    """A base with its serial: the state a decision records as judged against, and the state
+    before and after a rollout or an operator's control."""
+
+    serial: StrictInt
 
 
 class HistoryEntry(ClosedModel):
@@ -271,6 +282,11 @@ class HistoryEntry(ClosedModel):
             and self.decision.startswith("GO_")
         )
 
+    @property
+    def before(self) -> QuotaState:
+        """The state just before this entry."""
+        return QuotaState(**dict(self.base), serial=self.serial - 1)
+
 
 class OperateState(ClosedModel):
     """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
@@ -291,3 +307,8 @@ class OperateState(ClosedModel):
         return BaseState(
             quota=self.quota, kill_switch=self.kill_switch, review=self.review, pause=self.pause
         )
+
+    @property
+    def snapshot(self) -> QuotaState:
+        """The base with its serial: what a rollout or a control logs as before and after."""
+        return QuotaState(**dict(self.base), serial=self.serial)

@@ -21,8 +21,7 @@ from pytest_canary.core.models import (
     ControlEvent,
     DecisionName,
     GateStatus,
-    Pause,
-    Review,
+    QuotaState,
     Sha256,
     TenantId,
     Timestamp,
@@ -93,14 +92,6 @@ class Threshold(ClosedModel):
     backout_source: str | None = None
 
 
-class DecisionBase(ClosedModel):
-    quota: int
-    kill_switch: bool
-    serial: int
-    review: Review | None = None
-    pause: Pause | None = None
-
-
 class Target(ClosedModel):
     quota: int
     kill_switch: bool
@@ -136,7 +127,7 @@ class Decision(ClosedModel):
     trace_id: TraceId
     created_at: Timestamp
     steps: list[int]
-    base: DecisionBase
+    base: QuotaState
     target: Target
     kill_switch_recommended: bool
     reasons: list[str]
@@ -151,14 +142,6 @@ class Decision(ClosedModel):
 
 
 # --- rollout ----------------------------------------------------------------------------------
-
-
-class QuotaState(ClosedModel):
-    quota: int
-    kill_switch: bool
-    serial: int
-    review: Review | None = None
-    pause: Pause | None = None
 
 
 class RolloutLog(ClosedModel):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
-from pytest_canary.core.models import HistoryEntry, OperateState, Pause, Review
-from pytest_canary.core.records import Decision, QuotaState
+from pytest_canary.core.models import HistoryEntry, OperateState, Pause, QuotaState, Review
+from pytest_canary.core.records import Decision
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """How far a decision's ``created_at`` may lie after the rollout's clock (two hosts' clocks)."""
@@ -39,16 +39,6 @@ class Plan:
 def initial_state(tenant: str, steps: Sequence[int]) -> OperateState:
     """What a missing state file means: the first step, kill switch off, serial 0."""
     return OperateState(tenant=tenant, quota=steps[0], kill_switch=False, serial=0)
-
-
-def quota_state(state: OperateState) -> QuotaState:
-    return QuotaState(
-        quota=state.quota,
-        kill_switch=state.kill_switch,
-        serial=state.serial,
-        review=state.review,
-        pause=state.pause,
-    )
 
 
 def plan_rollout(

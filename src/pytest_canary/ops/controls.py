@@ -19,7 +19,6 @@ from pytest_canary.core.transitions import (
     initial_state,
     killed,
     paused,
-    quota_state,
     resumed,
     review_text,
 )
@@ -83,8 +82,8 @@ def apply_control(
             note=text,
             outcome="applied" if new is not None else "unchanged",
             changed=new is not None,
-            before=quota_state(current),
-            after=quota_state(new or current),
+            before=current.snapshot,
+            after=(new or current).snapshot,
             reasons=[entry.reasons[0] if entry else _UNCHANGED[action]],
         )
         _record_control(paths, log)

@@ -29,13 +29,12 @@ from pydantic import ValidationError
 
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused, UnreadableDecision
-from pytest_canary.core.models import HistoryEntry, OperateState
-from pytest_canary.core.records import ControlLog, Decision, QuotaState, RolloutLog
+from pytest_canary.core.models import HistoryEntry, OperateState, QuotaState
+from pytest_canary.core.records import ControlLog, Decision, RolloutLog
 from pytest_canary.core.transitions import (
     applied_views,
     initial_state,
     plan_rollout,
-    quota_state,
     review_text,
     reviewed,
 )
@@ -144,8 +143,8 @@ def apply_decision(
             return log
         if plan.new_state is not None:
             write_state(paths, plan.new_state)
-        after_state = quota_state(plan.new_state or current)
-        log = _log(decision, now, plan.outcome, quota_state(current), after_state, plan.reason)
+        after_state = (plan.new_state or current).snapshot
+        log = _log(decision, now, plan.outcome, current.snapshot, after_state, plan.reason)
         _record(paths, log, committed=plan.new_state is not None)
         return log
 
@@ -305,7 +304,7 @@ def record_review(
             "by": who,
             "note": text,
             "serial": new.serial,
-            "after": brief(quota_state(new)),
+            "after": brief(new.snapshot),
         }
         try:
             append_audit(paths, "REVIEW", fields, now)

@@ -6,7 +6,8 @@ Pure, like ``report.py``, and through its escaping: every text an operator typed
 
 from __future__ import annotations
 
-from pytest_canary.core.records import ControlLog, QuotaState
+from pytest_canary.core.models import QuotaState
+from pytest_canary.core.records import ControlLog
 from pytest_canary.core.timeline import Timeline
 from pytest_canary.render.report import _cell, _quota, _switch
 from pytest_canary.render.text import inert, md, one_line

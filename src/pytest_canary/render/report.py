@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from pytest_canary.core.gates import is_rate_metric
-from pytest_canary.core.records import Decision, GateResult, QuotaState, RolloutLog
+from pytest_canary.core.models import QuotaState
+from pytest_canary.core.records import Decision, GateResult, RolloutLog
 from pytest_canary.render.evidence import evidence_markdown
 from pytest_canary.render.text import md, md_code, one_line
 
