@@ -8,15 +8,18 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from _rollout_fixtures import NOW, decision, make_root, open_tenant, snapshot, write_state
+from _rollout_fixtures import KPI_DATE, NOW, decision, make_root, open_tenant, snapshot, write_state
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
+from pytest_canary.core.models import QuotaState
+from pytest_canary.core.records import ControlLog, RolloutLog
 from pytest_canary.core.tenants import validate_tenant_id
 from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.atomic import write_atomic
@@ -24,6 +27,7 @@ from pytest_canary.store.audit import append_audit, verify_audit
 from pytest_canary.store.decisions import record_decision
 from pytest_canary.store.layout import TenantPaths, contained, list_tenants
 from pytest_canary.store.lock import state_lock
+from pytest_canary.store.logs import record_action
 from pytest_canary.store.readers import load_state
 
 # --- tenant ids -------------------------------------------------------------------------------
@@ -447,6 +451,54 @@ def test_record_decision_refuses_another_tenants_decision(tmp_path: Path) -> Non
     with pytest.raises(CanaryUsageError, match="'other'"):
         record_decision(paths, decision("HOLD", tenant="other"), "")
     assert not paths.canary_dir.exists()
+
+
+# --- rollout and control logs -----------------------------------------------------------------
+
+
+def _action_log(kind: str, outcome: str) -> RolloutLog | ControlLog:
+    """A rollout or a kill log of one day, applied (25 -> 50) or unchanged (50 -> 50)."""
+    before = QuotaState(quota=25 if outcome == "applied" else 50, kill_switch=False, serial=0)
+    after = QuotaState(quota=50, kill_switch=False, serial=1 if outcome == "applied" else 0)
+    common: dict[str, Any] = {
+        "tenant": "acme",
+        "date": KPI_DATE,
+        "trace_id": "0" * 32,
+        "at": NOW,
+        "outcome": outcome,
+        "changed": outcome == "applied",
+        "before": before,
+        "after": after,
+        "reasons": [f"{kind} {outcome}"],
+    }
+    if kind == "rollout":
+        return RolloutLog(decision="GO_50", decision_id="a" * 64, **common)
+    return ControlLog(action="KILL", by="oncall-anna", note="x", **common)
+
+
+@pytest.mark.parametrize("kind", ["rollout", "control"])
+def test_an_unchanged_log_keeps_the_days_applied_one_and_both_get_an_audit_line(
+    tmp_path: Path, kind: str
+) -> None:
+    paths = open_tenant(tmp_path)
+    applied, unchanged = _action_log(kind, "applied"), _action_log(kind, "unchanged")
+
+    record_action(paths, applied, lambda: "applied\n", {"extra": 1})
+    record_action(paths, unchanged, lambda: "unchanged\n", {"extra": 2})
+
+    written = sorted(p.name for p in paths.canary_dir.iterdir())
+    stem = "2024-05-02_rollout_log" if kind == "rollout" else "2024-05-02_kill_log"
+    assert written == [f"{stem}.json", f"{stem}.md", "audit.jsonl"]
+    assert json.loads((paths.canary_dir / f"{stem}.json").read_text())["outcome"] == "applied"
+    assert (paths.canary_dir / f"{stem}.md").read_text() == "applied\n"
+    lines = [json.loads(line) for line in paths.audit.read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["ROLLOUT" if kind == "rollout" else "KILL"] * 2
+    assert [(line["outcome"], line["extra"], line["reason"]) for line in lines] == [
+        ("applied", 1, f"{kind} applied"),
+        ("unchanged", 2, f"{kind} unchanged"),
+    ]
+    assert lines[0]["before"] == {"quota": 25, "kill_switch": False, "serial": 0}
+    assert verify_audit(paths.audit).ok
 
 
 # --- property tests: outside input never crashes the readers ---------------------------------

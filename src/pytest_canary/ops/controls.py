@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
-from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import ControlEvent
 from pytest_canary.core.records import ControlLog
@@ -24,19 +22,16 @@ from pytest_canary.core.transitions import (
 )
 from pytest_canary.ops.rollout import (
     DEFAULT_STEPS,
-    brief,
     complete_gap,
     read_state_or_refuse,
-    records_applied,
     require_aware,
     why,
     write_state,
 )
 from pytest_canary.render.controls import control_markdown
-from pytest_canary.store.atomic import sweep_temps, write_atomic
-from pytest_canary.store.audit import append_audit
 from pytest_canary.store.layout import TenantPaths
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
+from pytest_canary.store.logs import record_action
 from pytest_canary.store.settings import BERLIN
 
 
@@ -98,26 +93,8 @@ _UNCHANGED = {
 
 
 def _record_control(paths: TenantPaths, log: ControlLog) -> None:
-    json_path = paths.check(paths.control_json(log.date, log.action))
-    md_path = paths.check(paths.control_md(log.date, log.action))
     try:
-        if log.changed or not records_applied(json_path, ControlLog):
-            for target in (json_path, md_path):
-                sweep_temps(target)
-            write_atomic(json_path, jsonfile.model_bytes(log), label="controllog")
-            write_atomic(md_path, control_markdown(log).encode(), label="controllog-md")
-        fields: dict[str, Any] = {
-            "date": log.date.isoformat(),
-            "by": log.by,
-            "note": log.note,
-            "trace_id": log.trace_id,
-            "changed": log.changed,
-            "outcome": log.outcome,
-            "before": brief(log.before),
-            "after": brief(log.after),
-            "reason": log.reasons[0],
-        }
-        append_audit(paths, log.action, fields, log.at)
+        record_action(paths, log, lambda: control_markdown(log), {"by": log.by, "note": log.note})
     except OSError as exc:
         done = f"the state was written (serial {log.after.serial})" if log.changed else "unchanged"
         raise RolloutRefused(

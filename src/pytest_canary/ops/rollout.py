@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import RolloutRefused, UnreadableDecision
 from pytest_canary.core.models import HistoryEntry, OperateState, QuotaState
-from pytest_canary.core.records import ControlLog, Decision, RolloutLog
+from pytest_canary.core.records import Decision, RolloutLog
 from pytest_canary.core.transitions import (
     applied_views,
     initial_state,
@@ -42,9 +42,10 @@ from pytest_canary.ops import decision_markdown
 from pytest_canary.render.report import rollout_markdown
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit, read_audit
-from pytest_canary.store.files import read_bytes, read_raw
+from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
+from pytest_canary.store.logs import brief, record_action
 from pytest_canary.store.readers import load_state
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=26)
@@ -233,28 +234,11 @@ def _record(
     paths: TenantPaths, log: RolloutLog, *, committed: bool, recovered: bool = False
 ) -> None:
     """Rollout log (JSON, Markdown) and the audit line, after the state (when it changed)."""
-    json_path = paths.check(paths.rollout_json(log.date))
-    md_path = paths.check(paths.rollout_md(log.date))
+    fields: dict[str, Any] = {"decision": log.decision, "decision_id": log.decision_id}
+    if recovered:
+        fields["recovered"] = True
     try:
-        if log.changed or not records_applied(json_path, RolloutLog):
-            for target in (json_path, md_path):
-                sweep_temps(target)
-            write_atomic(json_path, jsonfile.model_bytes(log), label="rolloutlog")
-            write_atomic(md_path, rollout_markdown(log).encode(), label="rolloutlog-md")
-        fields: dict[str, Any] = {
-            "date": log.date.isoformat(),
-            "decision": log.decision,
-            "decision_id": log.decision_id,
-            "trace_id": log.trace_id,
-            "changed": log.changed,
-            "outcome": log.outcome,
-            "before": brief(log.before),
-            "after": brief(log.after),
-            "reason": log.reasons[0],
-        }
-        if recovered:
-            fields["recovered"] = True
-        append_audit(paths, "ROLLOUT", fields, log.at)
+        record_action(paths, log, lambda: rollout_markdown(log), fields)
     except OSError as exc:
         serial = log.after.serial if log.after else "?"
         done = f"the state was written (serial {serial})" if committed else "the state is unchanged"
@@ -262,15 +246,6 @@ def _record(
             f"{paths.tenant}: {done}, but the rollout log or audit line could not be written"
             f" ({why(exc)}); run the rollout again to complete them"
         ) from None
-
-
-def records_applied(path: Path, model: type[RolloutLog | ControlLog]) -> bool:
-    """Whether the log at ``path`` records an applied change (which "unchanged" never replaces)."""
-    try:
-        existing = model.model_validate_json(read_raw(path))
-    except (OSError, ValueError):
-        return False  # missing or unreadable: it is replaced
-    return existing.outcome == "applied"
 
 
 # --- review -----------------------------------------------------------------------------------
@@ -364,12 +339,6 @@ def _log(
         after=after,
         reasons=[reason, *decision.reasons],
     )
-
-
-def brief(state: QuotaState | None) -> dict[str, Any] | None:
-    if state is None:
-        return None
-    return {"quota": state.quota, "kill_switch": state.kill_switch, "serial": state.serial}
 
 
 def why(exc: OSError) -> str:
