@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import pytest
@@ -38,7 +37,7 @@ class Cases:
         if cached is not None:
             return cached
         date, paths = self._options.date, self.paths[tenant]
-        gates = self._options.gates.for_tenant(tenant, os.environ)
+        gates = self._options.gates.for_tenant(tenant, self._options.gate_env)
         hooked = self._config.hook.pytest_canary_load_kpis(
             tenant=tenant, date=date, config=self._config
         )
@@ -73,11 +72,11 @@ class Cases:
 
     def is_shadow(self, tenant: str, gate: str) -> bool:
         """Whether a built-in item is a shadow gate, from the gate set: no input is read."""
-        spec = self._options.gates.for_tenant(tenant, os.environ).get(gate)
+        spec = self._options.gates.for_tenant(tenant, self._options.gate_env).get(gate)
         return spec is not None and spec.shadow  # inputs and kill_switch are never shadows
 
     def gate_names(self, tenant: str) -> list[str]:
-        specs = self._options.gates.for_tenant(tenant, os.environ).gates
+        specs = self._options.gates.for_tenant(tenant, self._options.gate_env).gates
         return [*BUILTIN_ITEMS, *(spec.name for spec in specs)]
 
 

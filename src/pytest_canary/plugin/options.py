@@ -16,6 +16,7 @@ import pytest
 
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.tenants import validate_tenant_id
+from pytest_canary.store.gate_env import gate_variables
 from pytest_canary.store.gates import GateConfig, gate_files
 from pytest_canary.store.layout import list_tenants
 from pytest_canary.store.settings import Project, parse_date, trace_id
@@ -35,6 +36,8 @@ class RunOptions:
     gates_path: Path
     rollout: bool
     dry_run: bool
+    gate_env: dict[str, str]
+    """The run's ``CANARY_THRESHOLD_*`` and ``CANARY_BACKOUT_FACTOR``, taken once."""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:
@@ -56,8 +59,9 @@ class RunOptions:
         files = gate_files(gates_path)
         display = {path: _relative(path, rootdir) for path in files}
         gate_config = GateConfig.load(files, display)
+        gate_env = gate_variables(environ)
         for tenant in tenants:  # a bad CANARY_THRESHOLD_* is a usage error now, not mid-collection
-            gate_config.for_tenant(tenant, environ)
+            gate_config.for_tenant(tenant, gate_env)
         if len(files) == 1:
             gates_id, node_path = display[files[0]], files[0]
         elif files and gates_path is not None:
@@ -79,6 +83,7 @@ class RunOptions:
             gates_path=node_path,
             rollout=bool(config.getoption("canary_rollout")),
             dry_run=bool(config.getoption("canary_dry_run")),
+            gate_env=gate_env,
         )
 
 

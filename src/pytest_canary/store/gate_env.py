@@ -18,6 +18,19 @@ ENV_PREFIX = "CANARY_THRESHOLD_"
 ENV_BACKOUT_FACTOR = "CANARY_BACKOUT_FACTOR"
 
 
+def gate_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables that change gates (``CANARY_THRESHOLD_*``, ``CANARY_BACKOUT_FACTOR``), sorted.
+
+    A run takes them once: looking for them in the whole environment per tenant and item cost
+    more than merging the gates.
+    """
+    return {
+        name: environ[name]
+        for name in sorted(environ)
+        if name.startswith(ENV_PREFIX) or name == ENV_BACKOUT_FACTOR
+    }
+
+
 def env_number(
     name: str, text: str, *, minimum: float = 0.0, maximum: float | None = None
 ) -> float:

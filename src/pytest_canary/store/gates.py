@@ -32,6 +32,7 @@ from pytest_canary.store.gate_env import (
     apply_env,
     env_key,
     env_number,
+    gate_variables,
 )
 
 BUILTIN_SOURCE = "built-in"
@@ -171,13 +172,7 @@ class GateConfig:
 
     def for_tenant(self, tenant: str | None, environ: Mapping[str, str]) -> GateSet:
         """The tenant's effective gates (``None``: the gates of a tenant without own values)."""
-        env = tuple(
-            sorted(
-                (name, environ[name])
-                for name in environ
-                if name.startswith(ENV_PREFIX) or name == ENV_BACKOUT_FACTOR
-            )
-        )
+        env = tuple(gate_variables(environ).items())
         own = tenant is not None and (
             any(tenant in parsed.tenants for parsed, _ in self.layers)
             or any(name.startswith(f"{ENV_PREFIX}{env_key(tenant)}_") for name, _ in env)

@@ -7,6 +7,7 @@ layout, and says which file a reading came from.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,15 +131,22 @@ def kpi_history(
 ) -> list[tuple[dt.date, dict[str, float]]]:
     """The KPI fields of the ``days - 1`` days before ``day`` that have a readable file, oldest first.
 
-    Cheap: at most ``days - 1`` small files, nothing at all when none exists. A KPI file that
-    cannot be read (or leaves the root) is left out, never judged here: the decision already says
-    what was wrong with that day.
+    Cheap: the tenant's folder is listed once, and only the files of those days that it holds are
+    checked and read (a run of 10,000 tenants would otherwise look for 130,000 files, most of them
+    missing). A KPI file that cannot be read (or leaves the root) is left out, never judged here:
+    the decision already says what was wrong with that day.
     """
+    try:
+        present = set(os.listdir(paths.dir))
+    except OSError:
+        return []
     history = []
     for back in range(days - 1, 0, -1):
         earlier = day - dt.timedelta(days=back)
+        if f"{earlier.isoformat()}.json" not in present:
+            continue
         try:
-            path = paths.check(paths.kpi(earlier))
+            path = paths.kpi(earlier)
         except CanaryUsageError:
             continue
         values = kpi_values(path, paths.tenant, earlier)
