@@ -388,3 +388,15 @@ def test_check_jsonschema_and_canary_validate_agree_on_kpi_files(tmp_path: Path)
     invalid = {name for name, path in files.items() if path in refused_by_schema}
     assert invalid == set(KPI_VARIANTS) - {"good", "full", "integral_float"}
     assert refused_by_canary == refused_by_schema, validated.stdout
+
+
+@pytest.mark.parametrize("name", ["operate_state", "decision", "rollout_log", "control_log"])
+def test_a_version_written_as_true_is_refused_by_the_schema_and_the_model(
+    real_files: dict[str, list[Any]], name: str
+) -> None:
+    """``true == 1`` in Python: a literal version must still refuse a boolean, as JSON Schema does."""
+    original = real_files[name][0]
+    assert original["schema_version"] == 1
+    changed = {**original, "schema_version": True}
+    assert not _validator(name).is_valid(changed)
+    assert not _model_verdict(SCHEMA_MODELS[name], changed)

@@ -100,6 +100,13 @@ def _fraction(value: Any) -> Any:
     return number
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """``true`` is no version: pydantic matches a literal by equality, and ``True == 1``."""
+    if isinstance(value, bool):
+        raise ValueError("must be the number 1, not a boolean")
+    return value
+
+
 def _not_reserved(value: str) -> str:
     if value == RESERVED:
         raise ValueError("'all' is reserved (it selects every tenant)")
@@ -122,6 +129,8 @@ TenantId = Annotated[
 DecisionName = Annotated[str, StringConstraints(pattern=DECISION_PATTERN)]
 TraceId = Annotated[str, StringConstraints(pattern=TRACE_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_a_boolean)]
+"""The version of a file's format: 1, the only one so far."""
 GateStatus = Literal["pass", "hold", "backout", "skipped", "error"]
 
 
@@ -291,7 +300,7 @@ class HistoryEntry(ClosedModel):
 class OperateState(ClosedModel):
     """``<root>/<tenant>/operate/operate_state.json``: written only by the rollout."""
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     tenant: TenantId
     quota: StrictInt = Field(ge=0, le=100)
     kill_switch: StrictBool = False

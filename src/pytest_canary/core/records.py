@@ -22,6 +22,7 @@ from pytest_canary.core.models import (
     DecisionName,
     GateStatus,
     QuotaState,
+    SchemaVersion,
     Sha256,
     TenantId,
     Timestamp,
@@ -119,7 +120,7 @@ class PromotionRecord(ClosedModel):
 class Decision(ClosedModel):
     """``<root>/<tenant>/canary/<date>_decision.json``."""
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     tenant: TenantId
     date: dt.date
     decision: DecisionName
@@ -147,7 +148,7 @@ class Decision(ClosedModel):
 class RolloutLog(ClosedModel):
     """``<root>/<tenant>/canary/<date>_rollout_log.json``."""
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     tenant: TenantId
     date: dt.date
     decision: DecisionName
@@ -164,7 +165,7 @@ class RolloutLog(ClosedModel):
 class ControlLog(ClosedModel):
     """``<root>/<tenant>/canary/<date>_<kill|pause|resume>_log.json``: an operator's action."""
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     tenant: TenantId
     date: dt.date
     action: ControlEvent
