@@ -94,6 +94,13 @@ def canary_script() -> str:
     return found
 
 
+INNER_ADDOPTS = "-p no:hypothesispytest"
+"""Options of every inner pytest a test starts as a process (``canary decide``, a workflow step):
+hypothesis's pytest plugin imports all of hypothesis at the end of every run it is loaded in, about
+a second, and no inner run uses it. Every test gets them as ``PYTEST_ADDOPTS``; pytester clears
+that variable, so ``run_inner`` passes them itself."""
+
+
 def run(
     command: list[str], *, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -119,7 +126,8 @@ def run_inner(
     for tenant in tenants:
         argv += ["--canary-tenant", tenant]
     argv += list(args)
-    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+    run_pytest = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+    result = run_pytest(*INNER_ADDOPTS.split(), *argv)
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "INTERNALERROR" not in output, output
     return result

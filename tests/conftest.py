@@ -21,7 +21,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import settings
 
-from _plugin_fixtures import CanaryRoot
+from _plugin_fixtures import INNER_ADDOPTS, CanaryRoot
 
 # How fast an example runs is no behaviour (speed targets live in benchmarks/): on a shared or
 # busy machine a deadline only makes property tests flaky.
@@ -41,11 +41,13 @@ INNER_COLUMNS = "200"
 @pytest.fixture(autouse=True)
 def _clean_canary_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No CANARY_*, CI or GitHub variable of the outer environment leaks into a test, and an
-    inner pytest or ``canary`` sees the same terminal on a laptop, in a narrow pane and in CI."""
+    inner pytest or ``canary`` sees the same terminal and options on a laptop, in a narrow pane
+    and in CI."""
     for name in list(os.environ):
         if name.startswith("CANARY_") or name in _OUTER:
             monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", INNER_COLUMNS)
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
 
 
 @pytest.fixture
