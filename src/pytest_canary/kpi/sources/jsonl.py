@@ -9,21 +9,16 @@ from typing import ClassVar
 from pytest_canary.kpi.cohorts import QuotaTimeline
 from pytest_canary.kpi.events import Tally, Window
 from pytest_canary.kpi.jsonl import Progress, tally_jsonl
+from pytest_canary.kpi.sources.base import SourceBase
 
 
 @dataclass(frozen=True)
-class JsonlSource:
+class JsonlSource(SourceBase):
     """A JSONL file of dispatch events."""
 
-    location: str
     kind: ClassVar[str] = "jsonl"
-    url_schemes: ClassVar[tuple[str, ...]] = ()
     path_schemes: ClassVar[tuple[str, ...]] = ("file",)
     suffixes: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson", ".json")
-
-    @property
-    def shown(self) -> str:
-        return f"file://{Path(self.location)}"
 
     def tally(
         self,

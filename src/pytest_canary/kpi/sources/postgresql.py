@@ -9,7 +9,6 @@ from pytest_canary.kpi.cohorts import POSTGRES_HASH, QuotaTimeline, postgres_coh
 from pytest_canary.kpi.events import (
     BEFORE,
     EVENT_LIST,
-    EVENT_TYPES,
     INSIDE,
     EventError,
     Tally,
@@ -17,7 +16,17 @@ from pytest_canary.kpi.events import (
     described,
 )
 from pytest_canary.kpi.jsonl import Progress
-from pytest_canary.kpi.sources.table import EVENT_SQL, TABLE, check_cohorts, redact
+from pytest_canary.kpi.sources.base import SourceBase
+from pytest_canary.kpi.sources.table import (
+    CHANGED_WHILE_READ,
+    EVENT_SQL,
+    NO_TABLE,
+    TABLE,
+    any_bad,
+    check_cohorts,
+    redact,
+    tally_groups,
+)
 
 POSTGRES_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -33,14 +42,11 @@ CREATE INDEX IF NOT EXISTS {TABLE}_tenant_event_ts ON {TABLE} (tenant, event, ts
 
 
 @dataclass(frozen=True)
-class PostgresSource:
+class PostgresSource(SourceBase):
     """A PostgreSQL connection URL; a password in it is never shown."""
 
-    location: str
     kind: ClassVar[str] = "postgresql"
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
-    path_schemes: ClassVar[tuple[str, ...]] = ()
-    suffixes: ClassVar[tuple[str, ...]] = ()
 
     @property
     def shown(self) -> str:
@@ -73,8 +79,7 @@ def _tally_postgres(
             conn.execute("SET TIME ZONE 'Europe/Berlin'")
             rows = conn.execute(_postgres_query(conn, timeline), params).fetchall()
             check_cohorts(shown, rows, timeline)
-            bad = [row for row in rows if row[0] not in EVENT_TYPES or row[3]]
-            if bad:
+            if any_bad(rows, flagged=3):
                 first = conn.execute(
                     f"SELECT notice_id, ts, event FROM {TABLE} WHERE tenant = %(tenant)s"
                     f" AND (ts < %(end)s OR ts IS NULL)"
@@ -85,13 +90,11 @@ def _tally_postgres(
                 raise EventError(f"{shown}: {_bad_postgres_row(first)}")
     except psycopg.Error as exc:
         raise EventError(f"{shown}: {_postgres_problem(exc)}") from None
-    tally = Tally()
-    for event, before, inside, _null, cohort_name in rows:
-        for counted in (tally, *([tally.split()[cohort_name]] if timeline else [])):
-            counted.add(event, BEFORE, before)
-            counted.add(event, INSIDE, inside)
-        tally.events_read += before + inside
-    return tally
+    groups = (
+        (event, cohort, {BEFORE: before, INSIDE: inside}, before + inside)
+        for event, before, inside, _null, cohort in rows
+    )
+    return tally_groups(groups, split=timeline is not None)
 
 
 def _postgres_query(conn: Any, timeline: QuotaTimeline | None) -> str:
@@ -115,8 +118,8 @@ def _postgres_query(conn: Any, timeline: QuotaTimeline | None) -> str:
 
 
 def _bad_postgres_row(row: Any) -> str:
-    if row is None:
-        return "a row changed while it was read; run again"
+    if row is None:  # a row changed between the two queries
+        return CHANGED_WHILE_READ
     _notice, ts, event = row
     if ts is None:  # the notice id is not quoted either: a message quotes no field's content
         return "a row: column ts: NULL, expected a time"
@@ -128,5 +131,5 @@ def _bad_postgres_row(row: Any) -> str:
 def _postgres_problem(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if "does not exist" in text and TABLE in text:
-        return f"no table {TABLE} (the schema is in docs/kpi-engine.md)"
+        return NO_TABLE
     return redact(text)[:300]

@@ -24,7 +24,16 @@ from pytest_canary.kpi.events import (
     described,
 )
 from pytest_canary.kpi.jsonl import Progress
-from pytest_canary.kpi.sources.table import EVENT_SQL, TABLE, check_cohorts
+from pytest_canary.kpi.sources.base import SourceBase
+from pytest_canary.kpi.sources.table import (
+    CHANGED_WHILE_READ,
+    EVENT_SQL,
+    NO_TABLE,
+    TABLE,
+    any_bad,
+    check_cohorts,
+    tally_groups,
+)
 
 SQLITE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -39,18 +48,12 @@ CREATE INDEX IF NOT EXISTS {TABLE}_tenant_event_ts ON {TABLE} (tenant, event, ts
 
 
 @dataclass(frozen=True)
-class SqliteSource:
+class SqliteSource(SourceBase):
     """A SQLite database file with the events table."""
 
-    location: str
     kind: ClassVar[str] = "sqlite"
-    url_schemes: ClassVar[tuple[str, ...]] = ()
     path_schemes: ClassVar[tuple[str, ...]] = ("sqlite",)
     suffixes: ClassVar[tuple[str, ...]] = (".sqlite", ".sqlite3", ".db")
-
-    @property
-    def shown(self) -> str:
-        return f"sqlite://{Path(self.location)}"
 
     def tally(
         self,
@@ -90,9 +93,8 @@ def _tally_sqlite(
             f" {cohort} FROM {TABLE} WHERE tenant = :tenant GROUP BY event, 7",
             params,
         ).fetchall()
-        check_cohorts(f"sqlite://{path}", rows, timeline)
-        bad = [row for row in rows if row[0] not in EVENT_TYPES or row[1]]
-        if bad:
+        check_cohorts(shown, rows, timeline)
+        if any_bad(rows, flagged=1):
             first = conn.execute(
                 f"SELECT rowid, event, typeof(ts) FROM {TABLE} WHERE tenant = :tenant"
                 f" AND (event IS NULL OR event NOT IN ({EVENT_SQL})"
@@ -105,14 +107,11 @@ def _tally_sqlite(
         raise EventError(f"{shown}: {_sqlite_problem(exc)}") from None
     finally:
         conn.close()
-    tally = Tally()
-    for event, _untyped, before, inside, after, count, cohort_name in rows:
-        for counted in (tally, *([tally.split()[cohort_name]] if timeline else [])):
-            counted.add(event, BEFORE, before or 0)
-            counted.add(event, INSIDE, inside or 0)
-            counted.add(event, AFTER, after or 0)
-        tally.events_read += count
-    return tally
+    groups = (
+        (event, cohort, {BEFORE: before, INSIDE: inside, AFTER: after}, count)
+        for event, _untyped, before, inside, after, count, cohort in rows
+    )
+    return tally_groups(groups, split=timeline is not None)
 
 
 def _bucket_of(tenant: str) -> Any:
@@ -136,7 +135,7 @@ def _sqlite_has_cohort(conn: sqlite3.Connection) -> bool:
 
 def _bad_sqlite_row(row: Any) -> str:
     if row is None:  # a row changed between the two queries
-        return "a row changed while it was read; run again"
+        return CHANGED_WHILE_READ
     rowid, event, kind = row
     if event is None or event not in EVENT_TYPES:
         return f"row {rowid}: column event: {described(event)}, expected one of {EVENT_LIST}"
@@ -148,7 +147,7 @@ def _bad_sqlite_row(row: Any) -> str:
 def _sqlite_problem(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "no such table" in text:
-        return f"no table {TABLE} (the schema is in docs/kpi-engine.md)"
+        return NO_TABLE
     if "no such column" in text:
         return f"table {TABLE}: {text} (the schema is in docs/kpi-engine.md)"
     return text.splitlines()[0] if text else type(exc).__name__
