@@ -1,4 +1,5 @@
-"""The package stays in small pieces: no module over 400 lines, no function over 60."""
+"""The package stays in small pieces: no module over 400 lines, no function over 60, and what
+one module uses of another is public (no ``_name`` imported across modules)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def test_no_function_is_over_60_lines() -> None:
                 if length > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(SRC)}:{node.name}"] = length
     assert long == {}
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    """A helper two modules need is public in the module it belongs to, not borrowed as ``_x``."""
+    borrowed = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_canary"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                borrowed += [f"{path.relative_to(SRC)}: {node.module}.{name}" for name in private]
+    assert borrowed == []

@@ -6,28 +6,19 @@ Pure, like ``report.py``, and through its escaping: every text an operator typed
 
 from __future__ import annotations
 
-from pytest_canary.core.models import QuotaState
 from pytest_canary.core.records import ControlLog
 from pytest_canary.core.timeline import Timeline
-from pytest_canary.render.report import _cell, _quota, _switch
+from pytest_canary.render.cells import NONE, before_after, on_off, percent, signed
 from pytest_canary.render.text import inert, md, one_line
-
-_NONE = "—"
-
-
-def _pause(state: QuotaState) -> str:
-    if state.pause is None:
-        return "no"
-    return _cell(f"by {state.pause.by} at {state.pause.at.isoformat()}")
 
 
 def control_markdown(log: ControlLog) -> str:
     """The Markdown beside ``<date>_<action>_log.json``: who did what, before → after, why."""
     before, after = log.before, log.after
     rows = [
-        ("quota", _quota(before.quota), _quota(after.quota)),
-        ("kill switch", _switch(before.kill_switch), _switch(after.kill_switch)),
-        ("paused", _pause(before), _pause(after)),
+        ("quota", percent(before.quota), percent(after.quota)),
+        ("kill switch", on_off(before.kill_switch), on_off(after.kill_switch)),
+        ("paused", signed(before.pause, "no"), signed(after.pause, "no")),
         ("serial", str(before.serial), str(after.serial)),
     ]
     lines = [
@@ -36,9 +27,7 @@ def control_markdown(log: ControlLog) -> str:
         f"**{log.outcome}**: changed {'yes' if log.changed else 'no'};"
         f" by {md(log.by)}: {md(log.note)}",
         "",
-        "| | before | after |",
-        "| --- | --- | --- |",
-        *(f"| {name} | {old} | {new} |" for name, old, new in rows),
+        *before_after(rows),
         "",
         "### Reasons",
         "",
@@ -61,7 +50,7 @@ def history_lines(timeline: Timeline) -> list[str]:
         lines.append(
             f"{event.at}  serial {event.serial}  {event.event}{who}:"
             f" quota {event.from_quota} % → {event.to_quota} %, {switch};"
-            f" {one_line(event.why) or _NONE}{trace}{unaudited}"
+            f" {one_line(event.why) or NONE}{trace}{unaudited}"
         )
     if not timeline.events:
         lines.append(f"{timeline.tenant}: no change recorded yet")

@@ -10,15 +10,15 @@ or the part of a step summary GitHub keeps, is the part someone has to act on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from pytest_canary.core.gates import is_rate_metric
 from pytest_canary.core.models import QuotaState
 from pytest_canary.core.records import Decision, GateResult, RolloutLog
+from pytest_canary.render.cells import NONE, before_after, cell, on_off, percent, signed
 from pytest_canary.render.evidence import evidence_markdown
 from pytest_canary.render.text import md, md_code, one_line
 
-_NONE = "—"
 TERMINAL_FULL_LIMIT = 50
 """Up to this many tenants the terminal summary shows one line each."""
 TERMINAL_CAP = 50
@@ -34,11 +34,6 @@ _ACTIONS = {
 
 
 # --- small formatting helpers ----------------------------------------------------------------
-
-
-def _cell(text: object) -> str:
-    """One Markdown table cell: escaped outside text (pipes included), never empty."""
-    return md(text) or _NONE
 
 
 def _cap(text: str, limit: int) -> str:
@@ -59,20 +54,10 @@ def _is_rate(gate: GateResult) -> bool:
 def _value(value: float | None, *, rate: bool) -> str:
     """``3.1 % (0.031)`` for a rate, ``12`` for a count, ``—`` for no value."""
     if value is None:
-        return _NONE
+        return NONE
     if rate:
         return f"{value * 100:.3g} % ({value:g})"
     return _number(value)
-
-
-def _quota(quota: int | None) -> str:
-    return _NONE if quota is None else f"{quota} %"
-
-
-def _switch(on: bool | None) -> str:
-    if on is None:
-        return _NONE
-    return "on" if on else "off"
 
 
 def _severity(decision: str) -> int:
@@ -108,13 +93,13 @@ def _gate_row(gate: GateResult) -> str:
     shadow = " [shadow]" if gate.shadow else ""
     if gate.shadow:
         verdict += " (shadow, not counted)"
-    threshold = _NONE
+    threshold = NONE
     if gate.threshold is not None:
         threshold = f"{_OPS[gate.op]} {_value(gate.threshold, rate=rate)}"
     cells = [
-        _cell(name) + shadow,
-        *map(_cell, (_value(gate.value, rate=rate), threshold)),
-        *map(_cell, (_value(gate.backout_threshold, rate=rate), verdict, gate.source)),
+        cell(name) + shadow,
+        *map(cell, (_value(gate.value, rate=rate), threshold)),
+        *map(cell, (_value(gate.backout_threshold, rate=rate), verdict, gate.source)),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -122,7 +107,7 @@ def _gate_row(gate: GateResult) -> str:
 def _state_lines(d: Decision) -> list[str]:
     """The decision's headline and the state it moves from and to."""
     base, target = d.base, d.target
-    switch = f"{_switch(base.kill_switch)} → {_switch(target.kill_switch)}"
+    switch = f"{on_off(base.kill_switch)} → {on_off(target.kill_switch)}"
     if d.kill_switch_recommended:
         switch += " (recommended on)"
     lines = [
@@ -130,7 +115,7 @@ def _state_lines(d: Decision) -> list[str]:
         "",
         f"**{d.decision}** for KPI date {d.date.isoformat()}: {_action(d)}.",
         "",
-        f"- quota: {_quota(base.quota)} → {_quota(target.quota)}",
+        f"- quota: {percent(base.quota)} → {percent(target.quota)}",
         f"- kill switch: {switch}",
     ]
     if base.review is not None:
@@ -206,10 +191,19 @@ def decision_markdown(decision: Decision, *, trend: str | None = None) -> str:
 # --- one rollout ------------------------------------------------------------------------------
 
 
-def _review(state: QuotaState | None) -> str:
-    if state is None or state.review is None:
-        return _NONE
-    return _cell(f"by {state.review.by} at {state.review.at.isoformat()}")
+def _state_rows(before: QuotaState | None, after: QuotaState | None) -> list[tuple[str, str, str]]:
+    """The rows of the before → after table; a refused rollout has neither state: dashes."""
+
+    def row(name: str, show: Callable[[QuotaState], str]) -> tuple[str, str, str]:
+        old, new = (NONE if state is None else show(state) for state in (before, after))
+        return name, old, new
+
+    return [
+        row("quota", lambda state: percent(state.quota)),
+        row("kill switch", lambda state: on_off(state.kill_switch)),
+        row("serial", lambda state: str(state.serial)),
+        row("review", lambda state: signed(state.review)),
+    ]
 
 
 def rollout_markdown(log: RolloutLog) -> str:
@@ -222,16 +216,7 @@ def rollout_markdown(log: RolloutLog) -> str:
         f"**{log.outcome}**: changed {changed}; decision `{log.decision}` "
         f"for KPI date {log.date.isoformat()}",
         "",
-        "| | before | after |",
-        "| --- | --- | --- |",
-        "| quota | "
-        f"{_quota(before.quota if before else None)} | "
-        f"{_quota(after.quota if after else None)} |",
-        "| kill switch | "
-        f"{_switch(before.kill_switch if before else None)} | "
-        f"{_switch(after.kill_switch if after else None)} |",
-        f"| serial | {before.serial if before else _NONE} | {after.serial if after else _NONE} |",
-        f"| review | {_review(before)} | {_review(after)} |",
+        *before_after(_state_rows(before, after)),
         "",
         "### Reasons",
         "",
@@ -275,13 +260,13 @@ def summary_markdown(
         cells = [
             d.tenant,
             d.decision,
-            f"{_quota(d.base.quota)} → {_quota(d.target.quota)}",
-            d.reasons[0] if d.reasons else _NONE,
+            f"{percent(d.base.quota)} → {percent(d.target.quota)}",
+            d.reasons[0] if d.reasons else NONE,
         ]
         if rollouts:
             log = rollouts.get(d.tenant)
-            cells.insert(3, _cap(_rollout_word(log), 200) if log else _NONE)
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+            cells.insert(3, _cap(_rollout_word(log), 200) if log else NONE)
+        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     details = [decision_markdown(d) for d in ordered if not d.is_go]
     details += [
         rollout_markdown(log)
@@ -298,7 +283,7 @@ def _change(decision: Decision) -> str:
     d = decision
     text = f"quota {d.base.quota} → {d.target.quota}"
     if d.base.kill_switch != d.target.kill_switch:
-        text += f", kill switch {_switch(d.base.kill_switch)} → {_switch(d.target.kill_switch)}"
+        text += f", kill switch {on_off(d.base.kill_switch)} → {on_off(d.target.kill_switch)}"
     elif d.target.kill_switch:
         text += ", kill switch on"
     return text
