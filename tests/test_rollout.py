@@ -27,12 +27,12 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError, RolloutRefused
 from pytest_canary.core.models import OperateState, Review
 from pytest_canary.core.records import Decision, RolloutLog
+from pytest_canary.ops.review import record_review
 from pytest_canary.ops.rollout import (
     DEFAULT_STEPS,
     apply_decision,
     load_decision,
     newest_decision_file,
-    record_review,
 )
 from pytest_canary.store.audit import verify_audit
 from pytest_canary.store.layout import TenantPaths

@@ -214,6 +214,45 @@ def test_a_review_killed_after_its_state_write_is_recorded_by_the_next_command(
     assert verified.returncode == 0, verified.stdout
 
 
+NEXT_COMMANDS = {
+    "review": ("review", "--by", "oncall-anna", "--note", "DLQ cause fixed"),
+    "kill": ("kill", "--by", "oncall-anna", "--note", "complaint wave"),
+    "pause": ("pause", "--by", "oncall-anna", "--note", "legal review"),
+    "resume": ("resume", "--by", "oncall-anna", "--note", "not paused"),
+    "rollout": ("rollout",),
+}
+
+
+@pytest.mark.parametrize("command", sorted(NEXT_COMMANDS))
+def test_a_rollout_killed_after_its_state_write_is_recorded_by_the_next_command(
+    canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    canary_root.tenant("acme", dlq_depth=37)  # a BACKOUT: a review is then accepted too
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_BACKOUT
+    monkeypatch.setenv("CANARY_FAULT_POINT", "state:after-rename")
+    assert canary(canary_root, "rollout").returncode < 0  # SIGKILL: no rollout log, no audit line
+    monkeypatch.delenv("CANARY_FAULT_POINT")
+    decided = canary_root.decision()
+    log_file = canary_root.path / "acme" / "canary" / f"{DATE}_rollout_log.json"
+    assert [line["event"] for line in canary_root.audit()] == ["DECISION"]
+    assert not log_file.exists()
+
+    name, *args = NEXT_COMMANDS[command]
+    done = canary(canary_root, name, *args)
+
+    assert done.returncode == EXIT_GO, done.stdout + done.stderr
+    rollouts = [line for line in canary_root.audit() if line["event"] == "ROLLOUT"]
+    recovered = rollouts[0]
+    assert (recovered["recovered"], recovered["changed"]) == (True, True)
+    assert (recovered["decision_id"], recovered["after"]["serial"]) == (decided["decision_id"], 1)
+    assert len(rollouts) == 1  # a rerun of the rollout is that same record, not a second one
+    log = json.loads(log_file.read_text())
+    assert (log["outcome"], log["decision_id"]) == ("applied", decided["decision_id"])
+    assert canary(canary_root, "audit verify").returncode == 0
+    timeline = json.loads(canary(canary_root, "history", "--json").stdout)
+    assert "BACKOUT" in json.dumps(timeline)
+
+
 def test_a_decide_killed_between_its_renames_gets_its_markdown_from_the_next_rollout(
     canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
 ) -> None:

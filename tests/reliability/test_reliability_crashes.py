@@ -37,7 +37,7 @@ from _reliability import (
 
 from pytest_canary.core.models import OperateState
 from pytest_canary.core.records import Decision
-from pytest_canary.ops import rollout
+from pytest_canary.ops import review, rollout
 from pytest_canary.ops.rollout import DEFAULT_STEPS
 from pytest_canary.store.atomic import TEMP_PREFIX
 from pytest_canary.store.audit import read_audit, split_audit, verify_audit
@@ -101,7 +101,7 @@ class Lane:
         current = load_state(self.paths, DEFAULT_STEPS)
         if current is not None and current.kill_switch:
             # After a BACKOUT a GO needs a review first (else the decision is a HOLD).
-            rollout.record_review(self.paths, by="ops", note="checked", now=now_berlin())
+            review.record_review(self.paths, by="ops", note="checked", now=now_berlin())
         before_bytes = self.paths.state.read_bytes()
         before = load_state(self.paths, DEFAULT_STEPS)
         assert before is not None

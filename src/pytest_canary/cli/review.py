@@ -27,12 +27,12 @@ def register(subparsers: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pytest_canary.core.tenants import validate_tenant_id
-    from pytest_canary.ops import rollout
+    from pytest_canary.ops import review
     from pytest_canary.store.layout import TenantPaths
     from pytest_canary.store.settings import now_berlin
 
     paths = TenantPaths.open(options.root(args), validate_tenant_id(args.tenant))
-    state = rollout.record_review(
+    state = review.record_review(
         paths,
         by=args.by,
         note=args.note,

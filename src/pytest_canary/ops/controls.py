@@ -14,7 +14,6 @@ from pytest_canary.core.errors import RolloutRefused
 from pytest_canary.core.models import ControlEvent
 from pytest_canary.core.records import ControlLog
 from pytest_canary.core.transitions import (
-    initial_state,
     killed,
     paused,
     resumed,
@@ -22,15 +21,14 @@ from pytest_canary.core.transitions import (
 )
 from pytest_canary.ops.rollout import (
     DEFAULT_STEPS,
-    complete_gap,
-    read_state_or_refuse,
+    locked_state,
     require_aware,
     why,
     write_state,
 )
 from pytest_canary.render.controls import control_markdown
 from pytest_canary.store.layout import TenantPaths
-from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
+from pytest_canary.store.lock import LOCK_TIMEOUT
 from pytest_canary.store.logs import record_action
 from pytest_canary.store.settings import BERLIN
 
@@ -55,9 +53,8 @@ def apply_control(
     """
     require_aware(now)
     who, text = review_text(by, note)
-    with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
-        complete_gap(paths, current, now)
+    with locked_state(paths, steps, now, lock_timeout) as held:
+        current = held.state
         if action == "KILL":
             new = killed(current, steps, by=who, note=text, now=now, trace=trace)
         elif action == "PAUSE":

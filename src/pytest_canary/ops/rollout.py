@@ -1,15 +1,15 @@
-"""Applying a decision or a review to a tenant's state: the only writer of ``operate_state.json``.
+"""Applying a decision to a tenant's state, and the lock every writer of that state holds.
 
 The rules (what a decision does to a state) are pure, in ``transitions.py``; this module does the
 I/O around them, all under the tenant's state lock and in the order of docs/contract.md (Rolling out): the state first
 (the commit point: one atomic rename), then the rollout log, then the audit line.
 
 Crash safety. A kill before the rename leaves the old state (its temporary file is swept by the
-next writer); after it, the new state with its history entry. A re-run after a kill between the
-rename and the audit line finds the decision in the history (rule 2) but no ``applied`` audit line
-for it, and completes the record: rollout log and audit line, the line marked ``recovered``, the
-log ``applied`` with ``changed=true`` (the change did happen, once). Nothing that happened to the
-state goes unrecorded, and nothing is applied twice.
+next writer); after it, the new state with its history entry but no ``applied`` audit line for
+it. The next command that writes the state, whichever it is (:func:`locked_state`), completes the
+record first: rollout log and audit line, the line marked ``recovered``, the log ``applied`` with
+``changed=true`` (the change did happen, once). A rerun of the same decision returns that record.
+Nothing that happened to the state goes unrecorded, and nothing is applied twice.
 
 Refusals write nothing at all, not even an audit line (docs/contract.md: "exit 4, nothing written"); the
 caller reports them (exit code, terminal summary, annotations). A run that changes nothing still
@@ -21,7 +21,9 @@ audit log keeps every run).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,8 +37,6 @@ from pytest_canary.core.transitions import (
     applied_views,
     initial_state,
     plan_rollout,
-    review_text,
-    reviewed,
 )
 from pytest_canary.ops import decision_markdown
 from pytest_canary.render.report import rollout_markdown
@@ -45,8 +45,9 @@ from pytest_canary.store.audit import append_audit, read_audit
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
-from pytest_canary.store.logs import brief, record_action
+from pytest_canary.store.logs import record_action
 from pytest_canary.store.readers import load_state
+from pytest_canary.store.settings import BERLIN
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=26)
 """A decision older than this (after its ``created_at``) is refused: decide again."""
@@ -119,9 +120,8 @@ def apply_decision(
     ladder = tuple(steps) if steps else tuple(decision.steps)
     if not ladder:
         raise RolloutRefused(f"{paths.tenant}: the decision names no steps; decide again")
-    with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths, ladder) or initial_state(paths.tenant, ladder)
-        complete_gap(paths, current, now)
+    with locked_state(paths, ladder, now, lock_timeout) as held:
+        current = held.state
         plan = plan_rollout(current, decision, ladder, now, max_age)
         if (
             verify is not None
@@ -132,16 +132,9 @@ def apply_decision(
             # decision applied already, or a GO that changes nothing, was verified (or needs none).
             verify(decision)
         decision_markdown.mend(paths, decision)  # after the refusals: they write nothing
-        if plan.repeat is not None and _interrupted(paths, current, plan.repeat):
-            before, after = applied_views(plan.repeat)
-            reason = (
-                f"{decision.decision} was applied at {plan.repeat.at.isoformat()}"
-                f" (serial {plan.repeat.serial}) by a run that stopped before its log;"
-                " log and audit line completed now"
-            )
-            log = _log(decision, now, "applied", before, after, reason)
-            _record(paths, log, committed=False, recovered=True)
-            return log
+        recovered = held.recovered
+        if plan.repeat is not None and recovered and recovered.decision_id == decision.decision_id:
+            return recovered  # this decision's own killed run, recorded now: that is its record
         if plan.new_state is not None:
             write_state(paths, plan.new_state)
         after_state = (plan.new_state or current).snapshot
@@ -150,25 +143,47 @@ def apply_decision(
         return log
 
 
-def complete_gap(paths: TenantPaths, state: OperateState, now: dt.datetime) -> None:
-    """Write the audit line a killed review or operator control left out, under the lock.
+@dataclass(frozen=True)
+class Held:
+    """The state as found under the lock, and the rollout a killed run left unrecorded, if any."""
 
-    Such a command writes the state (the commit point), then its audit line; a kill in between
-    leaves the newest history entry unrecorded, so every writer calls this first. Whether a line
-    records the entry is judged by its event and the serial it left, the fields every event
-    carries. A ROLLOUT gap is completed, log included, when its decision is applied again
-    (:func:`apply_decision`). Lines pruned away (a ``PRUNE`` line newer than the entry) are not
-    a gap.
+    state: OperateState
+    recovered: RolloutLog | None
+
+
+@contextmanager
+def locked_state(
+    paths: TenantPaths, steps: Sequence[int], now: dt.datetime, lock_timeout: float
+) -> Iterator[Held]:
+    """Hold the tenant's lock with its state read (or refused) and the audit log caught up.
+
+    Every command that writes a tenant's state enters here, so whatever it is, it first records
+    what the last killed writer left unrecorded (:func:`complete_gap`), then writes its own.
+    """
+    with state_lock(paths, lock_timeout):
+        current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
+        yield Held(current, complete_gap(paths, current, now))
+
+
+def complete_gap(paths: TenantPaths, state: OperateState, now: dt.datetime) -> RolloutLog | None:
+    """Write the record a killed writer left out, under the lock; the rollout log it wrote, if any.
+
+    Every writer writes the state (the commit point: one rename), then its log and audit line; a
+    kill in between leaves the newest history entry unrecorded, and the next writer completes it
+    before it writes anything of its own, so at most that one entry can lack its line. Whether a
+    line records the entry is judged by its event and the serial it left, the fields every event
+    carries. A ROLLOUT gets its rollout log too, rebuilt from the history entry alone. Lines
+    retention cut away are not a gap.
     """
     entry = state.history[-1] if state.history else None
-    if entry is None or entry.event == "ROLLOUT":
-        return
+    if entry is None:
+        return None
     lines = _audit_lines(paths)
-    if any(_records(line, entry) for line in lines) or any(
-        line["event"] == "PRUNE" and dt.datetime.fromisoformat(line["at"]) > entry.at
-        for line in lines
-    ):
-        return
+    if any(_records(line, entry) or _pruned(line, entry) for line in lines):
+        return None
+    decided = (entry.decision, entry.decision_id, entry.kpi_date, entry.trace_id)
+    if entry.event == "ROLLOUT" and None not in decided:  # else a hand-made entry: a line only
+        return _complete_rollout(paths, entry, now)
     fields: dict[str, Any] = {
         "serial": entry.serial,
         "after": {
@@ -191,6 +206,42 @@ def complete_gap(paths: TenantPaths, state: OperateState, now: dt.datetime) -> N
             f"{paths.tenant}: cannot complete the audit line of serial {entry.serial}"
             f" ({why(exc)}); nothing else was written"
         ) from None
+    return None
+
+
+def _complete_rollout(paths: TenantPaths, entry: HistoryEntry, now: dt.datetime) -> RolloutLog:
+    """The rollout log and audit line of ``entry``: what its killed run would have written."""
+    before, after = applied_views(entry)
+    reason = (
+        f"{entry.decision} was applied at {entry.at.isoformat()} (serial {entry.serial}) by a run"
+        " that stopped before its log; log and audit line completed now"
+    )
+    log = RolloutLog(
+        tenant=paths.tenant,
+        date=entry.kpi_date,
+        decision=entry.decision,
+        decision_id=entry.decision_id,
+        trace_id=entry.trace_id,
+        at=now,
+        outcome="applied",
+        changed=True,
+        before=before,
+        after=after,
+        reasons=[reason, *entry.reasons],
+    )
+    _record(paths, log, committed=False, recovered=True)
+    return log
+
+
+def _pruned(line: dict[str, Any], entry: HistoryEntry) -> bool:
+    """Whether ``line`` is a PRUNE that cut the audit lines of ``entry``'s day away."""
+    try:
+        if line["event"] != "PRUNE":
+            return False
+        days = dt.timedelta(days=line["retention_days"]["audit"])
+        return entry.at.astimezone(BERLIN).date() < dt.date.fromisoformat(line["date"]) - days
+    except (KeyError, TypeError, ValueError):  # not a PRUNE line we wrote: it proves no cut
+        return False
 
 
 def _records(line: dict[str, Any], entry: HistoryEntry) -> bool:
@@ -213,23 +264,6 @@ def _audit_lines(paths: TenantPaths) -> list[dict[str, Any]]:
         ) from None
 
 
-def _interrupted(paths: TenantPaths, state: OperateState, entry: HistoryEntry) -> bool:
-    """Whether ``entry`` is the newest ROLLOUT and no ``applied`` audit line records it.
-
-    Only the newest: that is where a killed run leaves its gap, and an old decision applied
-    again long after its audit lines were pruned must not be "recovered".
-    """
-    rollouts = [h for h in state.history if h.event == "ROLLOUT"]
-    if entry is not rollouts[-1]:
-        return False
-    return not any(
-        line.get("event") == "ROLLOUT"
-        and line.get("decision_id") == entry.decision_id
-        and line.get("changed") is True
-        for line in _audit_lines(paths)
-    )
-
-
 def _record(
     paths: TenantPaths, log: RolloutLog, *, committed: bool, recovered: bool = False
 ) -> None:
@@ -246,49 +280,6 @@ def _record(
             f"{paths.tenant}: {done}, but the rollout log or audit line could not be written"
             f" ({why(exc)}); run the rollout again to complete them"
         ) from None
-
-
-# --- review -----------------------------------------------------------------------------------
-
-
-def record_review(
-    paths: TenantPaths,
-    *,
-    by: str,
-    note: str,
-    now: dt.datetime,
-    lock_timeout: float = LOCK_TIMEOUT,
-    steps: Sequence[int] = DEFAULT_STEPS,
-) -> OperateState:
-    """Record a review (docs/contract.md: re-entry after a BACKOUT): the next GO may clear the kill switch.
-
-    ``by`` and ``note`` must each be one non-empty line without an e-mail address (usage error,
-    checked before anything is touched). A state the decision and the rollout would not accept
-    (corrupt, a quota off ``steps``, at odds with its history) is refused; a missing one is the
-    initial state at ``steps[0]``. Writes the state (serial + 1, a ``REVIEW`` history entry),
-    then a ``REVIEW`` audit line.
-    """
-    require_aware(now)
-    who, text = review_text(by, note)
-    with state_lock(paths, lock_timeout):
-        current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
-        complete_gap(paths, current, now)
-        new = reviewed(current, by=who, note=text, now=now)
-        write_state(paths, new)
-        fields = {
-            "by": who,
-            "note": text,
-            "serial": new.serial,
-            "after": brief(new.snapshot),
-        }
-        try:
-            append_audit(paths, "REVIEW", fields, now)
-        except OSError as exc:
-            raise RolloutRefused(
-                f"{paths.tenant}: the review was recorded in the state (serial {new.serial}) but"
-                f" its audit line could not be written ({why(exc)})"
-            ) from None
-        return new
 
 
 # --- small helpers ----------------------------------------------------------------------------
