@@ -239,3 +239,52 @@ def test_the_controller_plugin_is_registered_only_on_the_controller(
         "plugins-gw0.txt": "CanaryCollection",
         "plugins-gw1.txt": "CanaryCollection",
     }
+
+
+ORDER_CONFTEST = """
+import json
+from pathlib import Path
+
+EVENTS = Path(__file__).parent / "events.jsonl"
+
+
+def _note(**fields):
+    with EVENTS.open("a") as f:
+        f.write(json.dumps(fields) + "\\n")
+
+
+def pytest_runtest_logreport(report):
+    tenant = dict(report.user_properties).get("canary_tenant")
+    if report.when == "teardown" and tenant is not None:
+        _note(event="gate", tenant=tenant)
+
+
+def pytest_canary_decision(decision, config):
+    _note(event="decision", tenant=decision.tenant)
+
+
+def pytest_sessionfinish(session):
+    _note(event="sessionfinish")
+"""
+
+
+@pytest.mark.parametrize("workers", [(), XDIST], ids=["serial", "xdist"])
+def test_each_tenant_is_decided_as_soon_as_its_last_gate_reports(
+    pytester: pytest.Pytester, canary_root: CanaryRoot, workers: tuple[str, ...]
+) -> None:
+    pytester.makeconftest(ORDER_CONFTEST)
+    two_tenants(canary_root)
+    canary(pytester, canary_root, *workers)
+    events = [
+        json.loads(line) for line in (pytester.path / "events.jsonl").read_text().splitlines()
+    ]
+    # The controller's report hook runs first: a tenant's decision comes before the conftest
+    # sees its last gate's teardown, and no later gate of any tenant.
+    for tenant in ("acme", "beta"):
+        decided = events.index({"event": "decision", "tenant": tenant})
+        last_gate = max(i for i, e in enumerate(events) if e == {"event": "gate", "tenant": tenant})
+        assert decided == last_gate - 1
+    assert events[-1] == {"event": "sessionfinish"}
+    assert sum(e["event"] == "decision" for e in events) == 2
+    first_decision = min(i for i, e in enumerate(events) if e["event"] == "decision")
+    assert first_decision < max(i for i, e in enumerate(events) if e["event"] == "gate")

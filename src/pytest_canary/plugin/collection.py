@@ -76,8 +76,10 @@ class CanaryCollection:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Turn a custom gate's outcome into a verdict: assertion = its severity, else error."""
+        """Turn a custom gate's outcome into a verdict (assertion = its severity, else error), and
+        mark every gate's teardown report so the controller can tell when a tenant is done."""
         report = yield
+        self.ledger.mark(report, item.nodeid)
         if isinstance(item, GateItem):  # first: the marker lookup walks the node chain
             return report
         marker = item.get_closest_marker("canary_gate")

@@ -1,9 +1,11 @@
 """The plugin of the controller only: reports in, one decision per tenant, written once.
 
 Registered where ``workerinput`` is absent (the only process without xdist, the controller with
-it). It records every gate's verdict, learns from the workers which gates should have reported,
-and at the end decides each tenant, writes the decision, rolls out, reports and sets the exit
-status.
+it). It records every gate's verdict and decides and writes each tenant as soon as its last gate
+has reported (with xdist, while the workers run the other tenants); at the end it decides the
+tenants whose gates did not all report (deselected, cut off, lost with a worker), rolls out,
+reports and sets the exit status. An interrupted run decides nothing more and rolls out nothing;
+the decisions of tenants whose every gate had reported stay written.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CanaryController:
         self.ledger = ledger
         self.decisions: list[Decision] = []
         self.rollouts: dict[str, RolloutLog] = {}
+        self._decided: set[str] = set()
+        self._to_roll_out: list[tuple[Decision, list[int]]] = []
         self.problems: list[str] = []
         self._resume: str | None = None
 
@@ -57,9 +61,13 @@ class CanaryController:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect each gate's verdict, from this process or from an xdist worker."""
+        """Collect each gate's verdict, from this process or from an xdist worker; decide a
+        tenant once its last gate is done."""
         self.ledger.record(report)
         junit.group_by_tenant(self.config, report)
+        tenant = self.ledger.completed(report)
+        if tenant is not None:
+            self._decide(tenant)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -87,8 +95,11 @@ class CanaryController:
         if self.config.option.collectonly:
             return  # listing the gates judges nothing: no decision, no file
         for tenant in self.options.tenants:
-            self._finish_tenant(tenant)
-            self.cases.forget(tenant)
+            self._decide(tenant)
+        for decision, steps in self._to_roll_out:
+            self._roll_out(decision, steps)
+        order = {tenant: index for index, tenant in enumerate(self.options.tenants)}
+        self.decisions.sort(key=lambda d: order[d.tenant])
         github.emit_files(self.decisions, self.rollouts, os.environ, self._say)
         junit.record_decisions(self.config, self.decisions)
         all_go = all(d.is_go for d in self.decisions) and not self.problems
@@ -127,6 +138,15 @@ class CanaryController:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
+    def _decide(self, tenant: str) -> None:
+        """Decide a selected tenant once, then drop what the run kept of its inputs."""
+        if tenant in self._decided or tenant not in self.cases.paths:
+            return
+        self._decided.add(tenant)
+        self._finish_tenant(tenant)
+        self.cases.forget(tenant)
+        self.ledger.forget(tenant)
+
     def _finish_tenant(self, tenant: str) -> None:
         case = self.cases.case(tenant)
         custom, missing = self.ledger.custom_results(tenant)
@@ -143,8 +163,8 @@ class CanaryController:
             self.problems.append(f"{tenant}: decision not written: {exc}")
             return
         self.config.hook.pytest_canary_decision(decision=decision, config=self.config)
-        if self.options.rollout:
-            self._roll_out(decision, list(case.gates.steps))
+        if self.options.rollout:  # at the end: a run cut off mid-way rolls nothing out
+            self._to_roll_out.append((decision, list(case.gates.steps)))
 
     def _roll_out(self, decision: Decision, steps: list[int]) -> None:
         from pytest_canary.ops.rollout import DEFAULT_MAX_AGE, apply_decision, refused_log

@@ -17,7 +17,20 @@ from pytest_canary.core.models import GateStatus
 from pytest_canary.core.records import BUILTIN_ITEMS, GateResult
 from pytest_canary.plugin.items import MESSAGE_KEY, STATUS_KEY, GateItem
 
-__all__ = ["MESSAGE_KEY", "STATUS_KEY", "Expected", "Ledger", "custom_verdict", "expected_of"]
+__all__ = [
+    "GATE_KEY",
+    "MESSAGE_KEY",
+    "STATUS_KEY",
+    "Expected",
+    "Ledger",
+    "custom_verdict",
+    "expected_of",
+]
+
+GATE_KEY = "canary_gate"
+"""The attribute of a gate's teardown report: its :class:`Expected` and how many gates its tenant
+has. xdist carries a report's attributes to the controller, so the controller knows when a
+tenant's last gate is done and decides it then, while the workers run the other tenants."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class Ledger:
     statuses: dict[str, tuple[GateStatus, str]] = field(default_factory=dict)
     # node ids by tenant, so a tenant's lookups cost its own gates, not every tenant's (O(n²))
     _by_tenant: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _done: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     def expect(self, nodeid: str, exp: Expected) -> None:
         """Remember a gate that should report (every xdist worker names the same gates once)."""
@@ -52,6 +66,30 @@ class Ledger:
     def of_tenant(self, tenant: str) -> list[tuple[str, Expected]]:
         """The tenant's expected gates as ``(nodeid, Expected)``, in the order they were met."""
         return [(nodeid, self.expected[nodeid]) for nodeid in self._by_tenant.get(tenant, ())]
+
+    def mark(self, report: pytest.TestReport, nodeid: str) -> None:
+        """Put the gate's :data:`GATE_KEY` on its teardown report (every process: the collecting
+        one knows the gates; the controller may not)."""
+        exp = self.expected.get(nodeid)
+        if exp is not None and report.when == "teardown":
+            report.__dict__[GATE_KEY] = [*exp.as_list(), len(self._by_tenant[exp.tenant])]
+
+    def completed(self, report: pytest.TestReport) -> str | None:
+        """The tenant whose every gate has now finished, on its last gate's teardown report."""
+        marked = report.__dict__.get(GATE_KEY)
+        if report.when != "teardown" or not isinstance(marked, list) or len(marked) != 5:
+            return None
+        exp, total = Expected(*marked[:4]), int(marked[4])
+        self.expect(report.nodeid, exp)
+        done = self._done.setdefault(exp.tenant, set())
+        done.add(report.nodeid)
+        return exp.tenant if len(done) >= total else None
+
+    def forget(self, tenant: str) -> None:
+        """Drop a decided tenant's verdicts; its expected gates stay (they are not other tests)."""
+        for nodeid in self._by_tenant.get(tenant, ()):
+            self.statuses.pop(nodeid, None)
+        self._done.pop(tenant, None)
 
     def record(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
