@@ -1,7 +1,8 @@
-"""Builders of one tenant's input files and the engine's ``Case`` for the engine and parsing tests.
+"""Builders of one tenant's inputs and the engine's ``Case`` for the engine and parsing tests.
 
-Every case goes through the real readers (``read_kpis``, ``read_blocklist``, ``read_state``) and
-the real gate loader, on files written under ``tmp_path``, so a test sees what a run would see.
+Every case is built in memory, from the bytes a file would hold, through the same parsers the
+store's readers use (``kpis_from_bytes``, ``blocklist_from_bytes``, ``state_from_bytes``) and the
+same gate parser, so a test sees what a run would see from those files without writing them.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pytest_canary.core.case import Case
 from pytest_canary.core.engine import decide
 from pytest_canary.core.gates import GateSet
+from pytest_canary.core.readings import (
+    BlocklistReading,
+    StateReading,
+    blocklist_from_bytes,
+    kpis_from_bytes,
+    missing_kpis,
+    state_from_bytes,
+)
 from pytest_canary.core.records import Decision
 from pytest_canary.store.gates import GateConfig
-from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
 
 TENANT = "acme"
 DATE = dt.date(2024, 5, 2)
@@ -106,18 +113,21 @@ def hard_bounce(added_at: str) -> dict[str, Any]:
     return {"reason": "hard_bounce", "added_at": added_at, "address_sha256": "ab" * 32}
 
 
-def _write(path: Path, content: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+GATE_FILE = "gates/extra.toml"
+"""Where the ``toml`` of a case is shown as coming from."""
+NO_KPI_NEARBY = "the folder has no KPI file at all"
+
+
+def _bytes(content: Any) -> bytes:
+    """A file's bytes: bytes as they are, text as UTF-8, anything else as JSON."""
     if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif isinstance(content, str):
-        path.write_text(content, "utf-8")
-    else:
-        path.write_text(json.dumps(content), "utf-8")
+        return content
+    if isinstance(content, str):
+        return content.encode()
+    return json.dumps(content).encode()
 
 
 def gate_set(
-    tmp_path: Path,
     toml: str | None = None,
     env: Mapping[str, str] | None = None,
     tenant: str | None = TENANT,
@@ -125,21 +135,16 @@ def gate_set(
     """The effective gates of ``tenant``: built-ins, ``toml`` as a gate file, then ``env``."""
     if toml is None and not env:
         return _builtin_gates(tenant)
-    files = []
-    if toml is not None:
-        gate_file = tmp_path / "gates" / "extra.toml"
-        _write(gate_file, toml)
-        files.append(gate_file)
-    return GateConfig.load(files).for_tenant(tenant, env or {})
+    texts = [] if toml is None else [(toml, GATE_FILE)]
+    return GateConfig.parse(texts).for_tenant(tenant, env or {})
 
 
 @functools.cache
 def _builtin_gates(tenant: str | None) -> GateSet:
-    return GateConfig.load([]).for_tenant(tenant, {})
+    return GateConfig.parse([]).for_tenant(tenant, {})
 
 
 def make_case(
-    tmp_path: Path,
     kpi: Any = GOOD_KPIS,
     *,
     blocklist: Any = None,
@@ -152,37 +157,38 @@ def make_case(
     created_at: dt.datetime = CREATED,
     folder: str = "root",
 ) -> Case:
-    """A case read from real files; ``None`` leaves a file out (dict/list as JSON, bytes raw)."""
-    root = tmp_path / folder / tenant
-    root.mkdir(parents=True, exist_ok=True)
-    kpi_path = root / f"{date.isoformat()}.json"
-    blocklist_path = root / "ops" / "blocklist.json"
-    state_path = root / "operate" / "operate_state.json"
-    for path, content in (
-        (kpi_path, kpi),
-        (blocklist_path, blocklist),
-        (state_path, operate_state),
-    ):
-        if content is None:
-            path.unlink(missing_ok=True)
-        else:
-            _write(path, content)
-    gates = gate_set(tmp_path, toml, env, tenant)
+    """A case from the files' contents; ``None`` leaves a file out (dict/list as JSON, bytes raw).
+
+    Each reading names the path the file would have under ``folder``.
+    """
+    where = f"{folder}/{tenant}"
+    kpi_path = f"{where}/{date.isoformat()}.json"
+    blocklist_path, state_path = (
+        f"{where}/ops/blocklist.json",
+        f"{where}/operate/operate_state.json",
+    )
+    gates = gate_set(toml, env, tenant)
     return Case(
         tenant=tenant,
         date=date,
-        kpis=read_kpis(kpi_path, tenant, date),
-        blocklist=read_blocklist(blocklist_path, date),
-        state=read_state(state_path, tenant, gates.steps),
+        kpis=missing_kpis(kpi_path, date, NO_KPI_NEARBY)
+        if kpi is None
+        else kpis_from_bytes(_bytes(kpi), kpi_path, tenant, date),
+        blocklist=BlocklistReading(blocklist_path, False, None)
+        if blocklist is None
+        else blocklist_from_bytes(_bytes(blocklist), blocklist_path, date),
+        state=StateReading(state_path, False, None)
+        if operate_state is None
+        else state_from_bytes(_bytes(operate_state), state_path, tenant, gates.steps),
         gates=gates,
         trace_id=trace_id,
         created_at=created_at,
     )
 
 
-def decide_files(tmp_path: Path, kpi: Any = GOOD_KPIS, **options: Any) -> Decision:
-    """Write the files, read them back, decide."""
-    return decide(make_case(tmp_path, kpi, **options))
+def decide_inputs(kpi: Any = GOOD_KPIS, **options: Any) -> Decision:
+    """Decide the case of these inputs (see :func:`make_case`)."""
+    return decide(make_case(kpi, **options))
 
 
 def gate(decision: Decision, name: str) -> Any:

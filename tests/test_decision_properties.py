@@ -67,11 +67,12 @@ def test_every_written_decision_validates_and_rolls_out(
     with tempfile.TemporaryDirectory() as folder:
         tmp_path = Path(folder)
         try:
-            case = make_case(tmp_path, kpis, env=env)
+            case = make_case(kpis, env=env)
         except CanaryUsageError as exc:  # refused up front, naming what is wrong
             assert "\n" not in str(exc)
             return
         decision = decide(case)
+        (tmp_path / "root" / TENANT).mkdir(parents=True)
         paths = TenantPaths.open(tmp_path / "root", TENANT)
         record_decision(paths, decision, decision_markdown(decision))
 

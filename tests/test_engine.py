@@ -1,7 +1,8 @@
 """The decision engine against every rule of gates and deciding (docs/contract.md), boundaries included.
 
-Each case is written as real files under ``tmp_path`` and read back through the real readers, so
-what is asserted here is what ``canary decide`` and the plugin would decide from the same files.
+Each case is built in memory from the bytes its files would hold, through the parsers the readers
+use, so what is asserted here is what ``canary decide`` and the plugin would decide from the same
+files; reading the files themselves is the store's tests' (``test_inputs.py``, ``test_store.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pytest
 
 from _engine_fixtures import (
     DATE,
+    GATE_FILE,
     GOOD_KPIS,
-    decide_files,
+    decide_inputs,
     gate,
     hard_bounce,
     history_entry,
@@ -65,9 +67,9 @@ BOUNDARIES = [
     ids=[f"{name}-{changes}" for changes, name, _, _ in BOUNDARIES],
 )
 def test_gate_boundaries_are_inclusive_and_backout_starts_above_twice_the_threshold(
-    tmp_path: Any, changes: dict[str, Any], name: str, status: str, verdict: str
+    changes: dict[str, Any], name: str, status: str, verdict: str
 ) -> None:
-    decision = decide_files(tmp_path, kpis(**changes))
+    decision = decide_inputs(kpis(**changes))
 
     assert gate(decision, name).status == status
     others = {n: s for n, s in statuses(decision).items() if n != name}
@@ -85,8 +87,8 @@ def test_gate_boundaries_are_inclusive_and_backout_starts_above_twice_the_thresh
         assert any(r.startswith("HOLD:") and name in r for r in decision.reasons)
 
 
-def test_a_gate_records_value_threshold_backout_threshold_and_source(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, kpis(hard_bounces=60))
+def test_a_gate_records_value_threshold_backout_threshold_and_source() -> None:
+    decision = decide_inputs(kpis(hard_bounces=60))
 
     result = gate(decision, "hard_bounce_rate")
     assert result.value == pytest.approx(0.06)
@@ -104,10 +106,8 @@ def test_a_gate_records_value_threshold_backout_threshold_and_source(tmp_path: A
     ("dlq", "status", "verdict"),
     [(10, "pass", "GO_25"), (15, "hold", "HOLD"), (16, "backout", "BACKOUT")],
 )
-def test_a_gates_own_backout_value_replaces_the_factor(
-    tmp_path: Any, dlq: int, status: str, verdict: str
-) -> None:
-    decision = decide_files(tmp_path, kpis(dlq_depth=dlq), toml="[gates.dlq_depth]\nbackout = 15\n")
+def test_a_gates_own_backout_value_replaces_the_factor(dlq: int, status: str, verdict: str) -> None:
+    decision = decide_inputs(kpis(dlq_depth=dlq), toml="[gates.dlq_depth]\nbackout = 15\n")
 
     assert gate(decision, "dlq_depth").status == status
     assert gate(decision, "dlq_depth").backout_threshold == 15
@@ -117,10 +117,10 @@ def test_a_gates_own_backout_value_replaces_the_factor(
     assert decision.thresholds["dlq_depth"].backout_source.endswith("extra.toml")
 
 
-def test_backout_factor_from_the_gate_file_moves_every_backout_threshold(tmp_path: Any) -> None:
+def test_backout_factor_from_the_gate_file_moves_every_backout_threshold() -> None:
     toml = "[canary]\nbackout_factor = 3.0\n"
-    at_three = decide_files(tmp_path, kpis(dlq_depth=30), toml=toml)
-    above = decide_files(tmp_path, kpis(dlq_depth=31), toml=toml)
+    at_three = decide_inputs(kpis(dlq_depth=30), toml=toml)
+    above = decide_inputs(kpis(dlq_depth=31), toml=toml)
 
     assert (gate(at_three, "dlq_depth").status, at_three.decision) == ("hold", "HOLD")
     assert (gate(above, "dlq_depth").status, above.decision) == ("backout", "BACKOUT")
@@ -130,9 +130,9 @@ def test_backout_factor_from_the_gate_file_moves_every_backout_threshold(tmp_pat
 # --- volume -----------------------------------------------------------------------------------
 
 
-def test_low_volume_skips_the_rate_gates_and_holds_on_min_volume(tmp_path: Any) -> None:
+def test_low_volume_skips_the_rate_gates_and_holds_on_min_volume() -> None:
     # 1 of 2 notices failed: 50 % would back out, but 2 notices are no evidence either way.
-    decision = decide_files(tmp_path, kpis(notices_sent=2, hard_bounces=1, error_rate=0.5))
+    decision = decide_inputs(kpis(notices_sent=2, hard_bounces=1, error_rate=0.5))
 
     assert statuses(decision) == {
         "inputs": "pass",
@@ -149,8 +149,8 @@ def test_low_volume_skips_the_rate_gates_and_holds_on_min_volume(tmp_path: Any) 
     assert any("min_volume 2 < 3" in reason for reason in decision.reasons)
 
 
-def test_volume_exactly_at_min_volume_judges_the_rate_gates(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, kpis(notices_sent=3, hard_bounces=1, error_rate=0.5))
+def test_volume_exactly_at_min_volume_judges_the_rate_gates() -> None:
+    decision = decide_inputs(kpis(notices_sent=3, hard_bounces=1, error_rate=0.5))
 
     assert gate(decision, "min_volume").status == "pass"
     assert gate(decision, "error_rate").status == "backout"
@@ -169,9 +169,9 @@ def test_volume_exactly_at_min_volume_judges_the_rate_gates(tmp_path: Any) -> No
     ],
 )
 def test_zero_volume_still_judges_depth_gates_which_can_back_out(
-    tmp_path: Any, changes: dict[str, int], depth_status: str, verdict: str
+    changes: dict[str, int], depth_status: str, verdict: str
 ) -> None:
-    decision = decide_files(tmp_path, kpis(notices_sent=0, hard_bounces=0, **changes))
+    decision = decide_inputs(kpis(notices_sent=0, hard_bounces=0, **changes))
 
     assert gate(decision, "error_rate").status == "skipped"
     assert gate(decision, "hard_bounce_rate").status == "skipped"
@@ -181,9 +181,8 @@ def test_zero_volume_still_judges_depth_gates_which_can_back_out(
     assert decision.decision == verdict
 
 
-def test_min_volume_never_backs_out_however_low_the_volume(tmp_path: Any) -> None:
-    decision = decide_files(
-        tmp_path,
+def test_min_volume_never_backs_out_however_low_the_volume() -> None:
+    decision = decide_inputs(
         kpis(notices_sent=0, hard_bounces=0),
         toml="[gates.min_volume]\nmin = 100000\n",
     )
@@ -195,9 +194,8 @@ def test_min_volume_never_backs_out_however_low_the_volume(tmp_path: Any) -> Non
     assert decision.thresholds["min_volume"].backout is None
 
 
-def test_a_gate_may_say_it_needs_no_volume(tmp_path: Any) -> None:
-    decision = decide_files(
-        tmp_path,
+def test_a_gate_may_say_it_needs_no_volume() -> None:
+    decision = decide_inputs(
         kpis(notices_sent=2, hard_bounces=0, error_rate=0.5),
         toml="[gates.error_rate]\nneeds_volume = false\n",
     )
@@ -209,8 +207,8 @@ def test_a_gate_may_say_it_needs_no_volume(tmp_path: Any) -> None:
 # --- contradictions and invalid input ---------------------------------------------------------
 
 
-def test_more_hard_bounces_than_notices_is_an_error_of_that_gate_and_holds(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, kpis(notices_sent=10, hard_bounces=11))
+def test_more_hard_bounces_than_notices_is_an_error_of_that_gate_and_holds() -> None:
+    decision = decide_inputs(kpis(notices_sent=10, hard_bounces=11))
 
     assert gate(decision, "hard_bounce_rate").status == "error"
     assert gate(decision, "hard_bounce_rate").value is None
@@ -222,11 +220,9 @@ def test_more_hard_bounces_than_notices_is_an_error_of_that_gate_and_holds(tmp_p
     assert any("2024-05-02.json" in r and "hard_bounces" in r for r in decision.reasons)
 
 
-def test_blocklist_count_above_notices_is_a_contradiction_not_a_rate(tmp_path: Any) -> None:
+def test_blocklist_count_above_notices_is_a_contradiction_not_a_rate() -> None:
     listed = [hard_bounce("2024-05-02T09:00:00+02:00")] * 5
-    decision = decide_files(
-        tmp_path, kpis(notices_sent=4, hard_bounces=0), blocklist={"entries": listed}
-    )
+    decision = decide_inputs(kpis(notices_sent=4, hard_bounces=0), blocklist={"entries": listed})
 
     result = gate(decision, "hard_bounce_rate")
     assert result.status == "error"
@@ -234,8 +230,8 @@ def test_blocklist_count_above_notices_is_a_contradiction_not_a_rate(tmp_path: A
     assert decision.decision == "HOLD"
 
 
-def test_a_field_valid_on_its_own_is_judged_beside_an_invalid_one(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, kpis(retry_depth="many", dlq_depth=3))
+def test_a_field_valid_on_its_own_is_judged_beside_an_invalid_one() -> None:
+    decision = decide_inputs(kpis(retry_depth="many", dlq_depth=3))
 
     assert gate(decision, "retry_depth").status == "error"
     assert gate(decision, "dlq_depth").status == "pass"
@@ -263,10 +259,8 @@ def test_a_field_valid_on_its_own_is_judged_beside_an_invalid_one(tmp_path: Any)
         "hb>sent",
     ],
 )
-def test_backout_wins_over_invalid_input(
-    tmp_path: Any, kpi: Any, blocklist: Any, operate_state: Any
-) -> None:
-    decision = decide_files(tmp_path, kpi, blocklist=blocklist, operate_state=operate_state)
+def test_backout_wins_over_invalid_input(kpi: Any, blocklist: Any, operate_state: Any) -> None:
+    decision = decide_inputs(kpi, blocklist=blocklist, operate_state=operate_state)
 
     assert gate(decision, "inputs").status == "hold"
     assert gate(decision, "dlq_depth").status == "backout"
@@ -275,8 +269,8 @@ def test_backout_wins_over_invalid_input(
     assert any(r.startswith("input invalid:") for r in decision.reasons)
 
 
-def test_missing_kpi_file_holds_and_names_the_file(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, None)
+def test_missing_kpi_file_holds_and_names_the_file() -> None:
+    decision = decide_inputs(None)
 
     assert decision.decision == "HOLD"
     threshold_gates = {
@@ -295,11 +289,9 @@ def test_missing_kpi_file_holds_and_names_the_file(tmp_path: Any) -> None:
 @pytest.mark.parametrize(
     "identity", [{"tenant": "globex"}, {"date": "2024-05-01"}], ids=["tenant", "date"]
 )
-def test_kpi_file_of_another_tenant_or_date_is_not_judged(
-    tmp_path: Any, identity: dict[str, str]
-) -> None:
+def test_kpi_file_of_another_tenant_or_date_is_not_judged(identity: dict[str, str]) -> None:
     # Values that would back out must not: the file may be another tenant's.
-    decision = decide_files(tmp_path, kpis(dlq_depth=500, error_rate=0.9, **identity))
+    decision = decide_inputs(kpis(dlq_depth=500, error_rate=0.9, **identity))
 
     threshold = [g for g in decision.gates if g.kind == "threshold"]
     assert {g.status for g in threshold} == {"error"}
@@ -309,8 +301,8 @@ def test_kpi_file_of_another_tenant_or_date_is_not_judged(
     assert any(f"field {field}" in r and "2024-05-02.json" in r for r in decision.reasons)
 
 
-def test_matching_tenant_and_date_in_the_kpi_file_are_accepted(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, kpis(tenant="acme", date="2024-05-02"))
+def test_matching_tenant_and_date_in_the_kpi_file_are_accepted() -> None:
+    decision = decide_inputs(kpis(tenant="acme", date="2024-05-02"))
 
     assert decision.decision == "GO_25"
 
@@ -320,8 +312,8 @@ def test_matching_tenant_and_date_in_the_kpi_file_are_accepted(tmp_path: Any) ->
     [b"", b"{", b"[]", b'"text"', b"\xff\xfe", b'{"notices_sent": NaN}', b"\xef\xbb\xbf{}"],
     ids=["empty", "truncated", "list", "string", "not-utf8", "nan", "bom"],
 )
-def test_unreadable_kpi_file_holds_and_names_the_file(tmp_path: Any, content: bytes) -> None:
-    decision = decide_files(tmp_path, content)
+def test_unreadable_kpi_file_holds_and_names_the_file(content: bytes) -> None:
+    decision = decide_inputs(content)
 
     assert decision.decision == "HOLD"
     assert any("2024-05-02.json" in r for r in decision.reasons if r.startswith("input invalid:"))
@@ -333,9 +325,9 @@ def test_unreadable_kpi_file_holds_and_names_the_file(tmp_path: Any, content: by
 # --- blocklist reconciliation -----------------------------------------------------------------
 
 
-def test_blocklist_count_larger_than_the_kpi_is_used_and_said(tmp_path: Any) -> None:
+def test_blocklist_count_larger_than_the_kpi_is_used_and_said() -> None:
     listed = [hard_bounce("2024-05-02T10:00:00+02:00") for _ in range(60)]
-    decision = decide_files(tmp_path, kpis(hard_bounces=1), blocklist={"entries": listed})
+    decision = decide_inputs(kpis(hard_bounces=1), blocklist={"entries": listed})
 
     result = gate(decision, "hard_bounce_rate")
     assert result.value == pytest.approx(60 / 1000)
@@ -347,9 +339,9 @@ def test_blocklist_count_larger_than_the_kpi_is_used_and_said(tmp_path: Any) -> 
     )
 
 
-def test_blocklist_count_smaller_than_the_kpi_leaves_the_kpi_count(tmp_path: Any) -> None:
+def test_blocklist_count_smaller_than_the_kpi_leaves_the_kpi_count() -> None:
     listed = [hard_bounce("2024-05-02T10:00:00+02:00") for _ in range(3)]
-    decision = decide_files(tmp_path, kpis(hard_bounces=40), blocklist=listed)
+    decision = decide_inputs(kpis(hard_bounces=40), blocklist=listed)
 
     assert gate(decision, "hard_bounce_rate").value == pytest.approx(40 / 1000)
     assert decision.decision == "GO_25"
@@ -377,10 +369,10 @@ def test_blocklist_count_smaller_than_the_kpi_leaves_the_kpi_count(tmp_path: Any
     ],
 )
 def test_blocklist_counts_hard_bounces_of_the_kpi_date_in_berlin(
-    tmp_path: Any, added_at: str, counted: bool
+    added_at: str, counted: bool
 ) -> None:
     listed = [hard_bounce(added_at)] * 100
-    case = make_case(tmp_path, kpis(hard_bounces=0), blocklist={"entries": listed})
+    case = make_case(kpis(hard_bounces=0), blocklist={"entries": listed})
 
     assert case.blocklist.summary is not None
     assert case.blocklist.summary.hard_bounces_on_date == (100 if counted else 0)
@@ -389,7 +381,7 @@ def test_blocklist_counts_hard_bounces_of_the_kpi_date_in_berlin(
     assert decision.decision == ("HOLD" if counted else "GO_25")
 
 
-def test_blocklist_winter_time_boundary_is_one_hour_from_utc(tmp_path: Any) -> None:
+def test_blocklist_winter_time_boundary_is_one_hour_from_utc() -> None:
     winter = dt.date(2024, 1, 15)
     listed = [
         hard_bounce("2024-01-14T23:00:00Z"),  # 00:00 CET: counted
@@ -397,19 +389,19 @@ def test_blocklist_winter_time_boundary_is_one_hour_from_utc(tmp_path: Any) -> N
         hard_bounce("2024-01-15T22:59:59Z"),  # counted
         hard_bounce("2024-01-15T23:00:00Z"),  # not
     ]
-    case = make_case(tmp_path, kpis(hard_bounces=0), blocklist=listed, date=winter)
+    case = make_case(kpis(hard_bounces=0), blocklist=listed, date=winter)
 
     assert case.blocklist.summary is not None
     assert case.blocklist.summary.hard_bounces_on_date == 2
 
 
-def test_blocklist_entries_with_other_reasons_are_not_counted(tmp_path: Any) -> None:
+def test_blocklist_entries_with_other_reasons_are_not_counted() -> None:
     listed = [
         {"reason": "complaint", "added_at": "2024-05-02T10:00:00+02:00"},
         {"reason": "manual"},  # no timestamp: not needed, it is not counted
         {"reason": "complaint", "added_at": "yesterday-ish"},
     ] * 50
-    decision = decide_files(tmp_path, kpis(hard_bounces=1), blocklist={"entries": listed})
+    decision = decide_inputs(kpis(hard_bounces=1), blocklist={"entries": listed})
 
     assert gate(decision, "hard_bounce_rate").value == pytest.approx(1 / 1000)
     assert decision.decision == "GO_25"
@@ -432,8 +424,8 @@ def test_blocklist_entries_with_other_reasons_are_not_counted(tmp_path: Any) -> 
     ids=["not-json", "no-added-at", "bad-added-at", "german-added-at", "entries-str",
          "entry-not-object", "no-entries", "duplicate-key"],
 )  # fmt: skip
-def test_corrupt_blocklist_fails_closed(tmp_path: Any, content: bytes) -> None:
-    decision = decide_files(tmp_path, blocklist=content)
+def test_corrupt_blocklist_fails_closed(content: bytes) -> None:
+    decision = decide_inputs(blocklist=content)
 
     assert decision.decision == "HOLD"
     assert gate(decision, "inputs").status == "hold"
@@ -442,8 +434,8 @@ def test_corrupt_blocklist_fails_closed(tmp_path: Any, content: bytes) -> None:
     assert (blocklist_input.present, blocklist_input.valid) == (True, False)
 
 
-def test_no_blocklist_file_is_fine(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, blocklist=None)
+def test_no_blocklist_file_is_fine() -> None:
+    decision = decide_inputs(blocklist=None)
 
     assert decision.decision == "GO_25"
     blocklist_input = next(i for i in decision.inputs if i.name == "blocklist")
@@ -453,8 +445,8 @@ def test_no_blocklist_file_is_fine(tmp_path: Any) -> None:
 # --- state, kill switch and steps -------------------------------------------------------------
 
 
-def test_no_state_file_starts_at_the_first_step_and_says_so(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, operate_state=None)
+def test_no_state_file_starts_at_the_first_step_and_says_so() -> None:
+    decision = decide_inputs(operate_state=None)
 
     assert decision.decision == "GO_25"
     assert decision.base.model_dump() == {
@@ -471,10 +463,8 @@ def test_no_state_file_starts_at_the_first_step_and_says_so(tmp_path: Any) -> No
     ("quota", "verdict", "target"),
     [(10, "GO_25", 25), (25, "GO_50", 50), (50, "GO_100", 100), (100, "GO_100", 100)],
 )
-def test_go_climbs_one_step_and_stays_at_the_top(
-    tmp_path: Any, quota: int, verdict: str, target: int
-) -> None:
-    decision = decide_files(tmp_path, operate_state=state(quota=quota, serial=3))
+def test_go_climbs_one_step_and_stays_at_the_top(quota: int, verdict: str, target: int) -> None:
+    decision = decide_inputs(operate_state=state(quota=quota, serial=3))
 
     assert decision.decision == verdict
     assert decision.target.model_dump() == {"quota": target, "kill_switch": False}
@@ -487,11 +477,11 @@ def test_go_climbs_one_step_and_stays_at_the_top(
     )
 
 
-def test_custom_steps_decide_the_next_step(tmp_path: Any) -> None:
+def test_custom_steps_decide_the_next_step() -> None:
     toml = "[canary]\nsteps = [5, 20, 100]\n"
-    first = decide_files(tmp_path, toml=toml)
-    second = decide_files(tmp_path, toml=toml, operate_state=state(quota=20))
-    backout = decide_files(tmp_path, kpis(dlq_depth=99), toml=toml, operate_state=state(quota=20))
+    first = decide_inputs(toml=toml)
+    second = decide_inputs(toml=toml, operate_state=state(quota=20))
+    backout = decide_inputs(kpis(dlq_depth=99), toml=toml, operate_state=state(quota=20))
 
     assert (first.decision, first.base.quota) == ("GO_20", 5)
     assert second.decision == "GO_100"
@@ -499,8 +489,8 @@ def test_custom_steps_decide_the_next_step(tmp_path: Any) -> None:
     assert first.steps == [5, 20, 100]
 
 
-def test_kill_switch_without_review_holds_even_when_every_gate_passes(tmp_path: Any) -> None:
-    decision = decide_files(tmp_path, operate_state=state(quota=10, kill_switch=True, serial=4))
+def test_kill_switch_without_review_holds_even_when_every_gate_passes() -> None:
+    decision = decide_inputs(operate_state=state(quota=10, kill_switch=True, serial=4))
 
     assert decision.decision == "HOLD"
     assert gate(decision, "kill_switch").status == "hold"
@@ -509,9 +499,9 @@ def test_kill_switch_without_review_holds_even_when_every_gate_passes(tmp_path: 
     assert any("review" in r and r.startswith("HOLD:") for r in decision.reasons)
 
 
-def test_kill_switch_with_review_goes_from_the_first_to_the_second_step(tmp_path: Any) -> None:
-    decision = decide_files(
-        tmp_path, operate_state=state(quota=10, kill_switch=True, serial=5, review=review())
+def test_kill_switch_with_review_goes_from_the_first_to_the_second_step() -> None:
+    decision = decide_inputs(
+        operate_state=state(quota=10, kill_switch=True, serial=5, review=review())
     )
 
     assert decision.decision == "GO_25"
@@ -522,9 +512,8 @@ def test_kill_switch_with_review_goes_from_the_first_to_the_second_step(tmp_path
 
 
 @pytest.mark.parametrize("reviewed", [True, False])
-def test_kill_switch_on_still_backs_out_on_a_severe_gate(tmp_path: Any, reviewed: bool) -> None:
-    decision = decide_files(
-        tmp_path,
+def test_kill_switch_on_still_backs_out_on_a_severe_gate(reviewed: bool) -> None:
+    decision = decide_inputs(
         kpis(retry_depth=101),
         operate_state=state(quota=10, kill_switch=True, review=review() if reviewed else None),
     )
@@ -547,8 +536,8 @@ def test_kill_switch_on_still_backs_out_on_a_severe_gate(tmp_path: Any, reviewed
     ids=["not-json", "quota-not-a-step", "other-tenant", "unknown-key", "negative-serial",
          "kill-switch-str", "schema-2"],
 )  # fmt: skip
-def test_invalid_state_holds_and_names_the_file(tmp_path: Any, content: Any) -> None:
-    decision = decide_files(tmp_path, operate_state=content)
+def test_invalid_state_holds_and_names_the_file(content: Any) -> None:
+    decision = decide_inputs(operate_state=content)
 
     assert decision.decision == "HOLD"
     assert any(
@@ -559,10 +548,8 @@ def test_invalid_state_holds_and_names_the_file(tmp_path: Any, content: Any) -> 
 # --- one step per KPI date --------------------------------------------------------------------
 
 
-def test_deciding_again_after_this_dates_go_was_applied_gives_the_same_decision(
-    tmp_path: Any,
-) -> None:
-    before = decide_files(tmp_path, operate_state=state(quota=10, serial=2))
+def test_deciding_again_after_this_dates_go_was_applied_gives_the_same_decision() -> None:
+    before = decide_inputs(operate_state=state(quota=10, serial=2))
     assert before.decision == "GO_25"
     applied = state(
         quota=25,
@@ -572,7 +559,7 @@ def test_deciding_again_after_this_dates_go_was_applied_gives_the_same_decision(
         ],
     )
 
-    again = decide_files(tmp_path, operate_state=applied)
+    again = decide_inputs(operate_state=applied)
 
     assert again.decision == "GO_25"
     assert again.decision_id == before.decision_id
@@ -581,9 +568,9 @@ def test_deciding_again_after_this_dates_go_was_applied_gives_the_same_decision(
     assert any("GO_25 for 2024-05-02 was applied already" in r for r in again.reasons)
 
 
-def test_replay_after_a_review_keeps_the_review_in_the_base_and_the_id(tmp_path: Any) -> None:
+def test_replay_after_a_review_keeps_the_review_in_the_base_and_the_id() -> None:
     reviewed = state(quota=10, kill_switch=True, serial=6, review=review())
-    before = decide_files(tmp_path, operate_state=reviewed)
+    before = decide_inputs(operate_state=reviewed)
     assert before.decision == "GO_25"
     applied = state(
         quota=25,
@@ -599,7 +586,7 @@ def test_replay_after_a_review_keeps_the_review_in_the_base_and_the_id(tmp_path:
         ],
     )
 
-    again = decide_files(tmp_path, operate_state=applied)
+    again = decide_inputs(operate_state=applied)
 
     assert again.decision == "GO_25"
     assert again.decision_id == before.decision_id
@@ -607,8 +594,8 @@ def test_replay_after_a_review_keeps_the_review_in_the_base_and_the_id(tmp_path:
     assert again.base.serial == 6
 
 
-def test_corrected_inputs_after_this_dates_go_can_back_out(tmp_path: Any) -> None:
-    before = decide_files(tmp_path, operate_state=state(quota=25, serial=1))
+def test_corrected_inputs_after_this_dates_go_can_back_out() -> None:
+    before = decide_inputs(operate_state=state(quota=25, serial=1))
     applied = state(
         quota=50,
         serial=2,
@@ -623,8 +610,8 @@ def test_corrected_inputs_after_this_dates_go_can_back_out(tmp_path: Any) -> Non
         ],
     )
 
-    corrected = decide_files(tmp_path, kpis(dlq_depth=30), operate_state=applied)
-    held = decide_files(tmp_path, kpis(dlq_depth=15), operate_state=applied)
+    corrected = decide_inputs(kpis(dlq_depth=30), operate_state=applied)
+    held = decide_inputs(kpis(dlq_depth=15), operate_state=applied)
 
     assert corrected.decision == "BACKOUT"
     assert corrected.base.quota == 25
@@ -641,7 +628,7 @@ def test_corrected_inputs_after_this_dates_go_can_back_out(tmp_path: Any) -> Non
     ],
 )
 def test_only_this_dates_applied_go_is_replayed(
-    tmp_path: Any, last_decision: str, kpi_date: dt.date, event: str
+    last_decision: str, kpi_date: dt.date, event: str
 ) -> None:
     current = state(
         quota=25,
@@ -658,21 +645,21 @@ def test_only_this_dates_applied_go_is_replayed(
         ],
     )
 
-    decision = decide_files(tmp_path, operate_state=current)
+    decision = decide_inputs(operate_state=current)
 
     assert decision.decision == "GO_50"
     assert decision.base.quota == 25
     assert decision.base.serial == 1
 
 
-def test_a_review_after_this_dates_go_does_not_hide_the_go(tmp_path: Any) -> None:
-    before = decide_files(tmp_path, operate_state=state(quota=10, serial=0))
+def test_a_review_after_this_dates_go_does_not_hide_the_go() -> None:
+    before = decide_inputs(operate_state=state(quota=10, serial=0))
     go = history_entry(serial=1, decision="GO_25", decision_id=before.decision_id)
     later_review = {**go, "serial": 2, "event": "REVIEW", "decision": None, "decision_id": None}
     later_review["base"] = {"quota": 25, "kill_switch": False, "review": None}
     applied = state(quota=25, serial=2, review=review(), history=[go, later_review])
 
-    again = decide_files(tmp_path, operate_state=applied)
+    again = decide_inputs(operate_state=applied)
 
     assert again.base.quota == 10
     assert again.decision == "GO_25"
@@ -681,10 +668,8 @@ def test_a_review_after_this_dates_go_does_not_hide_the_go(tmp_path: Any) -> Non
 # --- shadow, missing and custom gates ---------------------------------------------------------
 
 
-def test_a_shadow_gate_is_reported_but_not_counted(tmp_path: Any) -> None:
-    decision = decide_files(
-        tmp_path, kpis(dlq_depth=500), toml="[gates.dlq_depth]\nshadow = true\n"
-    )
+def test_a_shadow_gate_is_reported_but_not_counted() -> None:
+    decision = decide_inputs(kpis(dlq_depth=500), toml="[gates.dlq_depth]\nshadow = true\n")
 
     result = gate(decision, "dlq_depth")
     assert (result.status, result.shadow) == ("backout", True)
@@ -692,9 +677,9 @@ def test_a_shadow_gate_is_reported_but_not_counted(tmp_path: Any) -> None:
     assert not any("dlq_depth" in r for r in decision.reasons)
 
 
-def test_a_new_shadow_gate_on_an_optional_field(tmp_path: Any) -> None:
+def test_a_new_shadow_gate_on_an_optional_field() -> None:
     toml = '[gates.soft_bounce_rate]\nmetric = "soft_bounces / notices_sent"\nmax = 0.01\nshadow = true\n'
-    decision = decide_files(tmp_path, kpis(soft_bounces=500), toml=toml)
+    decision = decide_inputs(kpis(soft_bounces=500), toml=toml)
 
     result = gate(decision, "soft_bounce_rate")
     assert result.status == "backout"
@@ -702,34 +687,34 @@ def test_a_new_shadow_gate_on_an_optional_field(tmp_path: Any) -> None:
     assert decision.decision == "GO_25"
 
 
-def test_only_shadow_gates_judged_is_never_go(tmp_path: Any) -> None:
+def test_only_shadow_gates_judged_is_never_go() -> None:
     toml = "".join(
         f"[gates.{name}]\nshadow = true\n"
         for name in ("error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth", "min_volume")
     )
-    decision = decide_files(tmp_path, toml=toml)
+    decision = decide_inputs(toml=toml)
 
     assert {g.status for g in decision.gates} == {"pass"}
     assert decision.decision == "HOLD"
     assert "no gate was judged: a rollout never goes up on no evidence" in decision.reasons
 
 
-def test_no_threshold_gate_at_all_is_never_go(tmp_path: Any) -> None:
+def test_no_threshold_gate_at_all_is_never_go() -> None:
     toml = "".join(
         f"[gates.{name}]\nenabled = false\n"
         for name in ("error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth", "min_volume")
     )
-    decision = decide_files(tmp_path, toml=toml)
+    decision = decide_inputs(toml=toml)
 
     assert [g.name for g in decision.gates] == ["inputs", "kill_switch", "promotion"]
     assert decision.decision == "HOLD"
     assert "no gate was judged: a rollout never goes up on no evidence" in decision.reasons
 
 
-def test_every_rate_gate_skipped_and_no_depth_gate_is_never_go(tmp_path: Any) -> None:
+def test_every_rate_gate_skipped_and_no_depth_gate_is_never_go() -> None:
     toml = "[gates.dlq_depth]\nenabled = false\n[gates.retry_depth]\nenabled = false\n"
     toml += "[gates.min_volume]\nshadow = true\n"
-    decision = decide_files(tmp_path, kpis(notices_sent=1, hard_bounces=0), toml=toml)
+    decision = decide_inputs(kpis(notices_sent=1, hard_bounces=0), toml=toml)
 
     assert gate(decision, "error_rate").status == "skipped"
     assert decision.decision == "HOLD"
@@ -737,8 +722,8 @@ def test_every_rate_gate_skipped_and_no_depth_gate_is_never_go(tmp_path: Any) ->
 
 
 @pytest.mark.parametrize("name", ["dlq_depth", "inputs", "kill_switch", "my_custom_gate"])
-def test_a_gate_listed_as_missing_holds(tmp_path: Any, name: str) -> None:
-    decision = decide(make_case(tmp_path), missing=[name])
+def test_a_gate_listed_as_missing_holds(name: str) -> None:
+    decision = decide(make_case(), missing=[name])
 
     result = gate(decision, name)
     assert result.status == "error"
@@ -772,21 +757,19 @@ def _custom(status: str, shadow: bool = False) -> GateResult:
         ("backout", True, "GO_25"),
     ],
 )
-def test_custom_gates_count_like_built_in_ones(
-    tmp_path: Any, status: str, shadow: bool, verdict: str
-) -> None:
-    decision = decide(make_case(tmp_path), extra=[_custom(status, shadow)])
+def test_custom_gates_count_like_built_in_ones(status: str, shadow: bool, verdict: str) -> None:
+    decision = decide(make_case(), extra=[_custom(status, shadow)])
 
     assert gate(decision, "bounce_trend").status == status
     assert decision.decision == verdict
 
 
-def test_a_passing_custom_gate_alone_counts_as_judged(tmp_path: Any) -> None:
+def test_a_passing_custom_gate_alone_counts_as_judged() -> None:
     toml = "".join(
         f"[gates.{name}]\nenabled = false\n"
         for name in ("error_rate", "hard_bounce_rate", "dlq_depth", "retry_depth", "min_volume")
     )
-    decision = decide(make_case(tmp_path, toml=toml), extra=[_custom("pass")])
+    decision = decide(make_case(toml=toml), extra=[_custom("pass")])
 
     assert decision.decision == "GO_25"
 
@@ -794,14 +777,13 @@ def test_a_passing_custom_gate_alone_counts_as_judged(tmp_path: Any) -> None:
 # --- decision_id --------------------------------------------------------------------------------
 
 
-def _decision_id(tmp_path: Any, kpi: Any = GOOD_KPIS, **options: Any) -> str:
-    return decide_files(tmp_path, kpi, **options).decision_id
+def _decision_id(kpi: Any = GOOD_KPIS, **options: Any) -> str:
+    return decide_inputs(kpi, **options).decision_id
 
 
-def test_decision_id_is_stable_for_the_same_inputs(tmp_path: Any) -> None:
-    first = decide_files(tmp_path)
-    second = decide_files(
-        tmp_path,
+def test_decision_id_is_stable_for_the_same_inputs() -> None:
+    first = decide_inputs()
+    second = decide_inputs(
         trace_id="f" * 32,
         created_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
         folder="elsewhere",
@@ -812,21 +794,19 @@ def test_decision_id_is_stable_for_the_same_inputs(tmp_path: Any) -> None:
     assert (first.trace_id, first.created_at) != (second.trace_id, second.created_at)
 
 
-def test_decision_id_ignores_where_a_threshold_came_from(tmp_path: Any) -> None:
-    builtin = _decision_id(tmp_path)
-    from_file = _decision_id(tmp_path, toml="[gates.dlq_depth]\nmax = 10\n")
-    from_env = _decision_id(tmp_path, env={"CANARY_THRESHOLD_DLQ_DEPTH": "10"})
+def test_decision_id_ignores_where_a_threshold_came_from() -> None:
+    builtin = _decision_id()
+    from_file = _decision_id(toml="[gates.dlq_depth]\nmax = 10\n")
+    from_env = _decision_id(env={"CANARY_THRESHOLD_DLQ_DEPTH": "10"})
 
     assert builtin == from_file == from_env
 
 
-def test_decision_id_ignores_the_order_and_spacing_of_the_kpi_file(tmp_path: Any) -> None:
+def test_decision_id_ignores_the_order_and_spacing_of_the_kpi_file() -> None:
     compact = _decision_id(
-        tmp_path,
         b'{"notices_sent":1000,"error_rate":0.001,"hard_bounces":1,"dlq_depth":0,"retry_depth":0}',
     )
     spaced = _decision_id(
-        tmp_path,
         b'{ "retry_depth": 0, "dlq_depth": 0, "hard_bounces": 1,\n'
         b'  "error_rate": 0.001, "notices_sent": 1000 }\n',
     )
@@ -853,53 +833,52 @@ def test_decision_id_ignores_the_order_and_spacing_of_the_kpi_file(tmp_path: Any
     ids=["error_rate", "notices", "extra-field", "env-global", "env-tenant", "factor",
          "own-backout", "shadow", "blocklist", "quota", "review", "date"],
 )  # fmt: skip
-def test_decision_id_changes_with_what_decided(tmp_path: Any, change: dict[str, Any]) -> None:
-    base_id = _decision_id(tmp_path)
+def test_decision_id_changes_with_what_decided(change: dict[str, Any]) -> None:
+    base_id = _decision_id()
     options = dict(change)
     kpi = options.pop("kpi", GOOD_KPIS)
 
-    assert _decision_id(tmp_path, kpi, folder="changed", **options) != base_id
+    assert _decision_id(kpi, folder="changed", **options) != base_id
 
 
-def test_decision_id_of_invalid_kpi_files_follows_their_bytes(tmp_path: Any) -> None:
-    one = _decision_id(tmp_path, b'{"notices_sent": 1000,')
-    same = _decision_id(tmp_path, b'{"notices_sent": 1000,', folder="again")
-    other = _decision_id(tmp_path, b'{"notices_sent": 1001,')
+def test_decision_id_of_invalid_kpi_files_follows_their_bytes() -> None:
+    one = _decision_id(b'{"notices_sent": 1000,')
+    same = _decision_id(b'{"notices_sent": 1000,', folder="again")
+    other = _decision_id(b'{"notices_sent": 1001,')
 
     assert one == same
     assert one != other
 
 
-def test_decision_id_does_not_depend_on_the_serial(tmp_path: Any) -> None:
+def test_decision_id_does_not_depend_on_the_serial() -> None:
     # The serial grows with every review and rollout; what decided is quota, kill switch, review.
-    assert _decision_id(tmp_path, operate_state=state(serial=1)) == _decision_id(
-        tmp_path, operate_state=state(serial=9), folder="later"
+    assert _decision_id(operate_state=state(serial=1)) == _decision_id(
+        operate_state=state(serial=9), folder="later"
     )
 
 
 # --- the decision as a whole ------------------------------------------------------------------
 
 
-def test_reasons_are_empty_only_for_go(tmp_path: Any) -> None:
+def test_reasons_are_empty_only_for_go() -> None:
     entry = history_entry(
         serial=1, decision="GO_25", decision_id="ab" * 32, kpi_date=DATE - dt.timedelta(days=1)
     )
     recorded = state(quota=25, serial=1, history=[entry])
     cases = [kpis(), kpis(dlq_depth=11), kpis(dlq_depth=21), None]
     for index, kpi in enumerate(cases):
-        decision = decide_files(tmp_path, kpi, operate_state=recorded, folder=f"r{index}")
+        decision = decide_inputs(kpi, operate_state=recorded, folder=f"r{index}")
         assert (decision.reasons == []) is decision.is_go, decision.decision
 
 
-def test_thresholds_record_value_and_source_of_every_gate(tmp_path: Any) -> None:
-    decision = decide_files(
-        tmp_path,
+def test_thresholds_record_value_and_source_of_every_gate() -> None:
+    decision = decide_inputs(
         toml="[gates.retry_depth]\nmax = 40\n[tenants.acme.gates.dlq_depth]\nmax = 12\n",
         env={"CANARY_THRESHOLD_ERROR_RATE": "0.03"},
     )
 
     recorded = {name: (t.value, t.source) for name, t in decision.thresholds.items()}
-    gate_file = str(tmp_path / "gates" / "extra.toml")
+    gate_file = GATE_FILE
     assert recorded == {
         "error_rate": (0.03, "env CANARY_THRESHOLD_ERROR_RATE"),
         "hard_bounce_rate": (0.05, "built-in"),
@@ -911,7 +890,7 @@ def test_thresholds_record_value_and_source_of_every_gate(tmp_path: Any) -> None
     assert gate(decision, "error_rate").source == "env CANARY_THRESHOLD_ERROR_RATE"
 
 
-def test_deciding_twice_from_one_case_gives_equal_decisions(tmp_path: Any) -> None:
-    case = make_case(tmp_path, kpis(dlq_depth=21, retry_depth="x"))
+def test_deciding_twice_from_one_case_gives_equal_decisions() -> None:
+    case = make_case(kpis(dlq_depth=21, retry_depth="x"))
 
     assert decide(case) == decide(case)

@@ -5,28 +5,27 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _engine_fixtures import decide_files, gate, gate_set, kpis
+from _engine_fixtures import decide_inputs, gate, gate_set, kpis
 from _evidence_fixtures import RELATIVE_TOML, WILSON_TOML, cohort, split_kpis
 from _plugin_fixtures import DATE, TRACE, CanaryRoot, canary_script, run
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.render.report import decision_markdown, failure_line
 
 
-def _relative(tmp_path: Path, canary: tuple[int, int], control: tuple[int, int]) -> Any:
-    decision = decide_files(tmp_path, split_kpis(canary, control), toml=RELATIVE_TOML)
+def _relative(canary: tuple[int, int], control: tuple[int, int]) -> Any:
+    decision = decide_inputs(split_kpis(canary, control), toml=RELATIVE_TOML)
     return decision, gate(decision, "error_rate_vs_control")
 
 
 # --- canary against control -------------------------------------------------------------------
 
 
-def test_relative_gate_passes_when_the_data_show_the_canary_is_not_worse(tmp_path: Path) -> None:
-    decision, result = _relative(tmp_path, canary=(10, 2000), control=(90, 18000))
+def test_relative_gate_passes_when_the_data_show_the_canary_is_not_worse() -> None:
+    decision, result = _relative(canary=(10, 2000), control=(90, 18000))
 
     assert result.status == "pass"
     assert decision.decision == "GO_25"
@@ -34,9 +33,9 @@ def test_relative_gate_passes_when_the_data_show_the_canary_is_not_worse(tmp_pat
     assert result.threshold == pytest.approx(90 / 18090 + 0.01)
 
 
-def test_relative_gate_holds_when_the_canary_is_significantly_worse(tmp_path: Path) -> None:
+def test_relative_gate_holds_when_the_canary_is_significantly_worse() -> None:
     # canary 2.9 %, control 0.5 %: worse by 2.4 points, allowed 1, backout at 5.
-    decision, result = _relative(tmp_path, canary=(60, 2000), control=(90, 18000))
+    decision, result = _relative(canary=(60, 2000), control=(90, 18000))
 
     assert result.status == "hold"
     assert decision.decision == "HOLD"
@@ -44,15 +43,15 @@ def test_relative_gate_holds_when_the_canary_is_significantly_worse(tmp_path: Pa
     assert "95% bounds" in result.message and "worse than the allowed margin" in result.message
 
 
-def test_relative_gate_backs_out_beyond_the_backout_margin(tmp_path: Path) -> None:
-    decision, result = _relative(tmp_path, canary=(200, 1800), control=(20, 18000))
+def test_relative_gate_backs_out_beyond_the_backout_margin() -> None:
+    decision, result = _relative(canary=(200, 1800), control=(20, 18000))
 
     assert result.status == "backout"
     assert decision.decision == "BACKOUT"
 
 
-def test_relative_gate_is_inconclusive_when_the_canary_is_too_small(tmp_path: Path) -> None:
-    decision, result = _relative(tmp_path, canary=(0, 30), control=(2, 270))
+def test_relative_gate_is_inconclusive_when_the_canary_is_too_small() -> None:
+    decision, result = _relative(canary=(0, 30), control=(2, 270))
 
     assert result.status == "skipped"
     assert "inconclusive" in result.message
@@ -61,8 +60,8 @@ def test_relative_gate_is_inconclusive_when_the_canary_is_too_small(tmp_path: Pa
     assert decision.decision == "GO_25"
 
 
-def test_relative_gate_without_cohorts_in_the_kpi_file_holds(tmp_path: Path) -> None:
-    decision = decide_files(tmp_path, kpis(), toml=RELATIVE_TOML)
+def test_relative_gate_without_cohorts_in_the_kpi_file_holds() -> None:
+    decision = decide_inputs(kpis(), toml=RELATIVE_TOML)
 
     result = gate(decision, "error_rate_vs_control")
     assert result.status == "error"
@@ -70,18 +69,18 @@ def test_relative_gate_without_cohorts_in_the_kpi_file_holds(tmp_path: Path) -> 
     assert decision.decision == "HOLD"
 
 
-def test_cohorts_that_do_not_add_up_hold_every_tenant(tmp_path: Path) -> None:
+def test_cohorts_that_do_not_add_up_hold_every_tenant() -> None:
     bad = split_kpis(canary=(1, 100), control=(1, 900))
     bad["cohorts"]["canary"]["notices_sent"] = 101
 
-    decision = decide_files(tmp_path, bad)
+    decision = decide_inputs(bad)
 
     assert decision.decision == "HOLD"
     assert any("canary.notices_sent 101 + control.notices_sent 900" in r for r in decision.reasons)
 
 
-def test_relative_gate_recorded_with_both_cohorts_in_decision_and_markdown(tmp_path: Path) -> None:
-    decision, result = _relative(tmp_path, canary=(60, 2000), control=(90, 18000))
+def test_relative_gate_recorded_with_both_cohorts_in_decision_and_markdown() -> None:
+    decision, result = _relative(canary=(60, 2000), control=(90, 18000))
 
     evidence = result.evidence
     assert (evidence.canary.events, evidence.canary.trials) == (60, 2060)
@@ -95,19 +94,19 @@ def test_relative_gate_recorded_with_both_cohorts_in_decision_and_markdown(tmp_p
     assert "canary 60 of 2,060" in line and "95% bounds" in line
 
 
-def test_relative_gate_parameters_enter_the_decision_id(tmp_path: Path) -> None:
+def test_relative_gate_parameters_enter_the_decision_id() -> None:
     kpi = split_kpis(canary=(10, 2000), control=(90, 18000))
-    first = decide_files(tmp_path, kpi, toml=RELATIVE_TOML)
-    again = decide_files(tmp_path, kpi, toml=RELATIVE_TOML)
-    other = decide_files(tmp_path, kpi, toml=RELATIVE_TOML + "confidence = 0.9\n")
+    first = decide_inputs(kpi, toml=RELATIVE_TOML)
+    again = decide_inputs(kpi, toml=RELATIVE_TOML)
+    other = decide_inputs(kpi, toml=RELATIVE_TOML + "confidence = 0.9\n")
 
     assert gate(first, "error_rate_vs_control").status == "pass"
     assert gate(other, "error_rate_vs_control").status == "pass"
     assert first.decision_id == again.decision_id != other.decision_id
 
 
-def test_a_plain_gate_decision_is_written_as_before(tmp_path: Path) -> None:
-    decision = decide_files(tmp_path, split_kpis(canary=(1, 100), control=(1, 900)))
+def test_a_plain_gate_decision_is_written_as_before() -> None:
+    decision = decide_inputs(split_kpis(canary=(1, 100), control=(1, 900)))
 
     dumped = decision.model_dump(mode="json")
     assert all("evidence" not in g for g in dumped["gates"])
@@ -129,16 +128,16 @@ def test_a_plain_gate_decision_is_written_as_before(tmp_path: Path) -> None:
         ('metric = "error_rate"\ncompare = "canary"\nmax_diff = 0.01\n', "compare"),
     ],
 )  # fmt: skip
-def test_bad_evidence_gate_is_a_one_line_usage_error(tmp_path: Path, extra: str, says: str) -> None:
+def test_bad_evidence_gate_is_a_one_line_usage_error(extra: str, says: str) -> None:
     with pytest.raises(CanaryUsageError) as info:
-        gate_set(tmp_path, "[gates.x]\n" + extra)
+        gate_set("[gates.x]\n" + extra)
 
     assert says in str(info.value)
     assert "\n" not in str(info.value)
 
 
-def test_env_override_sets_a_relative_gates_max_diff(tmp_path: Path) -> None:
-    gates = gate_set(tmp_path, RELATIVE_TOML, {"CANARY_THRESHOLD_ERROR_RATE_VS_CONTROL": "0.002"})
+def test_env_override_sets_a_relative_gates_max_diff() -> None:
+    gates = gate_set(RELATIVE_TOML, {"CANARY_THRESHOLD_ERROR_RATE_VS_CONTROL": "0.002"})
 
     spec = gates.get("error_rate_vs_control")
     assert spec is not None
@@ -148,15 +147,15 @@ def test_env_override_sets_a_relative_gates_max_diff(tmp_path: Path) -> None:
 # --- Wilson ------------------------------------------------------------------------------------
 
 
-def _wilson(tmp_path: Path, errors: int, sent: int, toml: str = WILSON_TOML) -> Any:
+def _wilson(errors: int, sent: int, toml: str = WILSON_TOML) -> Any:
     kpi = kpis(**cohort(errors, sent))
-    decision = decide_files(tmp_path, kpi, toml=toml)
+    decision = decide_inputs(kpi, toml=toml)
     return decision, gate(decision, "error_rate")
 
 
-def test_wilson_gate_holds_a_breach_too_small_to_be_significant(tmp_path: Path) -> None:
+def test_wilson_gate_holds_a_breach_too_small_to_be_significant() -> None:
     # 1 error of 10 attempts: 10 % is above the 4 % backout, but the interval starts at 1.8 %.
-    decision, result = _wilson(tmp_path, errors=1, sent=9)
+    decision, result = _wilson(errors=1, sent=9)
 
     assert result.status == "hold"
     assert decision.decision == "HOLD"
@@ -165,22 +164,22 @@ def test_wilson_gate_holds_a_breach_too_small_to_be_significant(tmp_path: Path) 
     )
 
 
-def test_the_same_breach_backs_out_as_a_plain_gate(tmp_path: Path) -> None:
-    _, result = _wilson(tmp_path, errors=1, sent=9, toml="")
+def test_the_same_breach_backs_out_as_a_plain_gate() -> None:
+    _, result = _wilson(errors=1, sent=9, toml="")
 
     assert result.status == "backout"
 
 
-def test_wilson_gate_backs_out_on_a_significant_breach(tmp_path: Path) -> None:
-    decision, result = _wilson(tmp_path, errors=100, sent=900)
+def test_wilson_gate_backs_out_on_a_significant_breach() -> None:
+    decision, result = _wilson(errors=100, sent=900)
 
     assert result.status == "backout"
     assert decision.decision == "BACKOUT"
     assert "the breach is significant" in result.message
 
 
-def test_wilson_gate_gives_the_interval_of_a_hold_in_its_junit_line(tmp_path: Path) -> None:
-    _, result = _wilson(tmp_path, errors=3, sent=97)
+def test_wilson_gate_gives_the_interval_of_a_hold_in_its_junit_line() -> None:
+    _, result = _wilson(errors=3, sent=97)
 
     assert result.status == "hold"
     line = failure_line(result)
@@ -189,18 +188,16 @@ def test_wilson_gate_gives_the_interval_of_a_hold_in_its_junit_line(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("errors", "sent"), [(0, 3), (1, 999), (3, 97), (30, 970)])
-def test_wilson_gate_judges_pass_and_hold_like_a_plain_gate(
-    tmp_path: Path, errors: int, sent: int
-) -> None:
-    _, plain = _wilson(tmp_path, errors, sent, toml="")
-    decision, result = _wilson(tmp_path, errors, sent)
+def test_wilson_gate_judges_pass_and_hold_like_a_plain_gate(errors: int, sent: int) -> None:
+    _, plain = _wilson(errors, sent, toml="")
+    decision, result = _wilson(errors, sent)
 
     assert result.status == plain.status
     assert decision.decision != "BACKOUT"
 
 
-def test_wilson_gate_shows_its_interval_in_the_markdown(tmp_path: Path) -> None:
-    decision, _ = _wilson(tmp_path, errors=1, sent=9)
+def test_wilson_gate_shows_its_interval_in_the_markdown() -> None:
+    decision, _ = _wilson(errors=1, sent=9)
 
     assert "- `error_rate`: 1 of 10 (10 %), 95% interval 1.79 %–40.4 %" in decision_markdown(
         decision

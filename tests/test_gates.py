@@ -24,9 +24,9 @@ def _file(tmp_path: Path, text: str, name: str = "gates.toml") -> Path:
     return path
 
 
-def _refused(tmp_path: Path, *, toml: str | None = None, env: dict[str, str] | None = None) -> str:
+def _refused(*, toml: str | None = None, env: dict[str, str] | None = None) -> str:
     with pytest.raises(CanaryUsageError) as info:
-        gate_set(tmp_path, toml, env)
+        gate_set(toml, env)
     message = str(info.value)
     assert "\n" not in message
     return message
@@ -35,7 +35,7 @@ def _refused(tmp_path: Path, *, toml: str | None = None, env: dict[str, str] | N
 # --- built-ins --------------------------------------------------------------------------------
 
 
-def test_built_in_gates_are_the_spec_defaults(tmp_path: Path) -> None:
+def test_built_in_gates_are_the_spec_defaults() -> None:
     gates = GateConfig.load([]).for_tenant("acme", {})
 
     assert gates.steps == (10, 25, 50, 100)
@@ -60,7 +60,7 @@ def test_built_in_gates_are_the_spec_defaults(tmp_path: Path) -> None:
     assert gates.files == ()
 
 
-def test_built_in_backout_thresholds_are_twice_the_threshold(tmp_path: Path) -> None:
+def test_built_in_backout_thresholds_are_twice_the_threshold() -> None:
     gates = GateConfig.load([]).for_tenant("acme", {})
 
     backout = {g.name: g.backout_threshold(gates.backout_factor) for g in gates.gates}
@@ -73,8 +73,8 @@ def test_built_in_backout_thresholds_are_twice_the_threshold(tmp_path: Path) -> 
     }
 
 
-def test_without_a_tenant_the_global_gates_apply(tmp_path: Path) -> None:
-    gates = gate_set(tmp_path, "[tenants.acme.gates.dlq_depth]\nmax = 30\n", tenant=None)
+def test_without_a_tenant_the_global_gates_apply() -> None:
+    gates = gate_set("[tenants.acme.gates.dlq_depth]\nmax = 30\n", tenant=None)
 
     assert gates.get("dlq_depth") is not None
     assert _thresholds(gates)["dlq_depth"] == ("<=", 10, "built-in")
@@ -124,8 +124,8 @@ def test_gate_files_of_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert gate_files(None) == []
 
 
-def test_enabled_false_removes_a_gate(tmp_path: Path) -> None:
-    gates = gate_set(tmp_path, "[gates.retry_depth]\nenabled = false\n")
+def test_enabled_false_removes_a_gate() -> None:
+    gates = gate_set("[gates.retry_depth]\nenabled = false\n")
 
     assert gates.get("retry_depth") is None
     assert [g.name for g in gates.gates] == [
@@ -136,19 +136,19 @@ def test_enabled_false_removes_a_gate(tmp_path: Path) -> None:
     ]
 
 
-def test_a_tenant_table_can_enable_again_what_the_file_disabled(tmp_path: Path) -> None:
+def test_a_tenant_table_can_enable_again_what_the_file_disabled() -> None:
     toml = (
         "[gates.retry_depth]\nenabled = false\n[tenants.acme.gates.retry_depth]\nenabled = true\n"
     )
 
-    assert gate_set(tmp_path, toml, tenant="acme").get("retry_depth") is not None
-    assert gate_set(tmp_path, toml, tenant="globex").get("retry_depth") is None
+    assert gate_set(toml, tenant="acme").get("retry_depth") is not None
+    assert gate_set(toml, tenant="globex").get("retry_depth") is None
 
 
-def test_a_new_gate_from_a_file(tmp_path: Path) -> None:
+def test_a_new_gate_from_a_file() -> None:
     toml = '[gates.soft_bounce_rate]\nmetric = "soft_bounces / notices_sent"\nmax = 0.1\nshadow = true\n'
 
-    spec = gate_set(tmp_path, toml).get("soft_bounce_rate")
+    spec = gate_set(toml).get("soft_bounce_rate")
 
     assert spec is not None
     assert spec.metric.fields == ("soft_bounces", "notices_sent")
@@ -157,17 +157,17 @@ def test_a_new_gate_from_a_file(tmp_path: Path) -> None:
     assert spec.backout_threshold(2.0) == pytest.approx(0.2)
 
 
-def test_max_replaces_min_and_min_replaces_max(tmp_path: Path) -> None:
+def test_max_replaces_min_and_min_replaces_max() -> None:
     toml = "[gates.dlq_depth]\nmin = 1\n[gates.min_volume]\nmax = 5000\n"
 
-    thresholds = _thresholds(gate_set(tmp_path, toml))
+    thresholds = _thresholds(gate_set(toml))
 
     assert thresholds["dlq_depth"][:2] == (">=", 1)
     assert thresholds["min_volume"][:2] == ("<=", 5000)
 
 
-def test_custom_steps_and_backout_factor(tmp_path: Path) -> None:
-    gates = gate_set(tmp_path, "[canary]\nsteps = [5, 20, 100]\nbackout_factor = 1.5\n")
+def test_custom_steps_and_backout_factor() -> None:
+    gates = gate_set("[canary]\nsteps = [5, 20, 100]\nbackout_factor = 1.5\n")
 
     assert gates.steps == (5, 20, 100)
     assert gates.backout_factor == 1.5
@@ -188,8 +188,8 @@ def test_custom_steps_and_backout_factor(tmp_path: Path) -> None:
         ("[tenants.acme.gates.dlq_depth]\nmaximum = 1\n", "maximum"),
     ],
 )
-def test_unknown_keys_are_a_usage_error(tmp_path: Path, toml: str, expected: str) -> None:
-    message = _refused(tmp_path, toml=toml)
+def test_unknown_keys_are_a_usage_error(toml: str, expected: str) -> None:
+    message = _refused(toml=toml)
 
     assert expected in message
     assert "extra.toml" in message
@@ -223,10 +223,8 @@ def test_unknown_keys_are_a_usage_error(tmp_path: Path, toml: str, expected: str
         ("[canary]\nbackout_factor = nan\n", "backout_factor"),
     ],
 )
-def test_an_invalid_gate_file_is_a_usage_error_naming_it(
-    tmp_path: Path, toml: str, expected: str
-) -> None:
-    message = _refused(tmp_path, toml=toml)
+def test_an_invalid_gate_file_is_a_usage_error_naming_it(toml: str, expected: str) -> None:
+    message = _refused(toml=toml)
 
     assert expected in message
     assert "extra.toml" in message
@@ -253,11 +251,11 @@ def test_an_unreadable_gate_file_is_a_usage_error(tmp_path: Path) -> None:
 # --- tenant tables and env overrides ----------------------------------------------------------
 
 
-def test_a_tenant_table_applies_to_its_tenant_only(tmp_path: Path) -> None:
+def test_a_tenant_table_applies_to_its_tenant_only() -> None:
     toml = "[tenants.acme.gates.dlq_depth]\nmax = 30\n"
 
-    acme = gate_set(tmp_path, toml, tenant="acme")
-    globex = gate_set(tmp_path, toml, tenant="globex")
+    acme = gate_set(toml, tenant="acme")
+    globex = gate_set(toml, tenant="globex")
 
     op, value, source = _thresholds(acme)["dlq_depth"]
     assert (op, value) == ("<=", 30)
@@ -265,20 +263,20 @@ def test_a_tenant_table_applies_to_its_tenant_only(tmp_path: Path) -> None:
     assert _thresholds(globex)["dlq_depth"] == ("<=", 10, "built-in")
 
 
-def test_env_global_override_applies_to_every_tenant(tmp_path: Path) -> None:
+def test_env_global_override_applies_to_every_tenant() -> None:
     env = {"CANARY_THRESHOLD_ERROR_RATE": "0.03"}
 
     for tenant in ("acme", "globex"):
-        spec = gate_set(tmp_path, env=env, tenant=tenant).get("error_rate")
+        spec = gate_set(env=env, tenant=tenant).get("error_rate")
         assert spec is not None
         assert (spec.threshold, spec.source) == (0.03, "env CANARY_THRESHOLD_ERROR_RATE")
 
 
-def test_env_tenant_override_applies_to_its_tenant_only(tmp_path: Path) -> None:
+def test_env_tenant_override_applies_to_its_tenant_only() -> None:
     env = {"CANARY_THRESHOLD_ACME_DLQ_DEPTH": "25"}
 
-    acme = gate_set(tmp_path, env=env, tenant="acme")
-    globex = gate_set(tmp_path, env=env, tenant="globex")
+    acme = gate_set(env=env, tenant="acme")
+    globex = gate_set(env=env, tenant="globex")
 
     assert _thresholds(acme)["dlq_depth"] == ("<=", 25, "env CANARY_THRESHOLD_ACME_DLQ_DEPTH")
     assert _thresholds(globex)["dlq_depth"] == ("<=", 10, "built-in")
@@ -293,16 +291,16 @@ def test_env_tenant_override_applies_to_its_tenant_only(tmp_path: Path) -> None:
     ],
 )
 def test_env_tenant_names_are_upper_case_with_dashes_as_underscores(
-    tmp_path: Path, tenant: str, variable: str
+    tenant: str, variable: str
 ) -> None:
-    gates = gate_set(tmp_path, env={variable: "12"}, tenant=tenant)
+    gates = gate_set(env={variable: "12"}, tenant=tenant)
 
     assert _thresholds(gates)["dlq_depth"] == ("<=", 12, f"env {variable}")
 
 
-def test_env_tenant_override_of_a_rate_gate_with_underscores(tmp_path: Path) -> None:
+def test_env_tenant_override_of_a_rate_gate_with_underscores() -> None:
     variable = "CANARY_THRESHOLD_ACME_HARD_BOUNCE_RATE"
-    gates = gate_set(tmp_path, env={variable: "0.07"}, tenant="acme")
+    gates = gate_set(env={variable: "0.07"}, tenant="acme")
 
     assert _thresholds(gates)["hard_bounce_rate"] == ("<=", 0.07, f"env {variable}")
     assert _thresholds(gates)["error_rate"] == ("<=", 0.02, "built-in")
@@ -348,9 +346,9 @@ LAYERS = [
     ids=[layer[0] for layer in LAYERS],
 )
 def test_precedence_built_in_file_tenant_table_env_global_env_tenant(
-    tmp_path: Path, toml: str | None, env: dict[str, str], value: float, source: str
+    toml: str | None, env: dict[str, str], value: float, source: str
 ) -> None:
-    spec = gate_set(tmp_path, toml, env).get("dlq_depth")
+    spec = gate_set(toml, env).get("dlq_depth")
 
     assert spec is not None
     assert spec.threshold == value
@@ -383,10 +381,8 @@ def test_precedence_built_in_file_tenant_table_env_global_env_tenant(
         ("CANARY_BACKOUT_FACTOR", "double"),
     ],
 )
-def test_an_invalid_env_value_is_refused_naming_the_variable(
-    tmp_path: Path, variable: str, text: str
-) -> None:
-    message = _refused(tmp_path, env={variable: text})
+def test_an_invalid_env_value_is_refused_naming_the_variable(variable: str, text: str) -> None:
+    message = _refused(env={variable: text})
 
     assert message.startswith(f"{variable}=")
     assert "must be a finite number" in message
@@ -402,17 +398,16 @@ def test_an_invalid_env_value_is_refused_naming_the_variable(
         "CANARY_THRESHOLD__DLQ_DEPTH_X",
     ],
 )
-def test_an_env_variable_naming_no_gate_is_refused(tmp_path: Path, variable: str) -> None:
-    message = _refused(tmp_path, env={variable: "1"})
+def test_an_env_variable_naming_no_gate_is_refused(variable: str) -> None:
+    message = _refused(env={variable: "1"})
 
     assert message.startswith(variable)
     assert "names no gate" in message
     assert "dlq_depth" in message.lower()
 
 
-def test_env_values_for_a_disabled_gate_are_still_checked(tmp_path: Path) -> None:
+def test_env_values_for_a_disabled_gate_are_still_checked() -> None:
     message = _refused(
-        tmp_path,
         toml="[gates.dlq_depth]\nenabled = false\n",
         env={"CANARY_THRESHOLD_DLQ_DEPTH": "ten"},
     )
@@ -420,9 +415,8 @@ def test_env_values_for_a_disabled_gate_are_still_checked(tmp_path: Path) -> Non
     assert message.startswith("CANARY_THRESHOLD_DLQ_DEPTH=")
 
 
-def test_env_threshold_above_the_gates_own_backout_is_refused(tmp_path: Path) -> None:
+def test_env_threshold_above_the_gates_own_backout_is_refused() -> None:
     message = _refused(
-        tmp_path,
         toml="[gates.dlq_depth]\nbackout = 15\n",
         env={"CANARY_THRESHOLD_ACME_DLQ_DEPTH": "16"},
     )
@@ -442,19 +436,15 @@ def test_env_threshold_above_the_gates_own_backout_is_refused(tmp_path: Path) ->
         ("CANARY_THRESHOLD_ACME_MIN_VOLUME", "250", "min_volume", 250.0),
     ],
 )
-def test_valid_env_values_are_taken(
-    tmp_path: Path, variable: str, text: str, gate: str, value: float
-) -> None:
-    spec = gate_set(tmp_path, env={variable: text}).get(gate)
+def test_valid_env_values_are_taken(variable: str, text: str, gate: str, value: float) -> None:
+    spec = gate_set(env={variable: text}).get(gate)
 
     assert spec is not None
     assert (spec.threshold, spec.source) == (value, f"env {variable}")
 
 
-def test_env_backout_factor_overrides_the_file_and_records_its_source(tmp_path: Path) -> None:
-    gates = gate_set(
-        tmp_path, "[canary]\nbackout_factor = 3.0\n", env={"CANARY_BACKOUT_FACTOR": "1"}
-    )
+def test_env_backout_factor_overrides_the_file_and_records_its_source() -> None:
+    gates = gate_set("[canary]\nbackout_factor = 3.0\n", env={"CANARY_BACKOUT_FACTOR": "1"})
 
     assert (gates.backout_factor, gates.backout_factor_source) == (
         1.0,
@@ -465,33 +455,33 @@ def test_env_backout_factor_overrides_the_file_and_records_its_source(tmp_path: 
     assert dlq.backout_threshold(gates.backout_factor) == 10
 
 
-def test_an_exact_global_gate_name_wins_the_parse(tmp_path: Path) -> None:
+def test_an_exact_global_gate_name_wins_the_parse() -> None:
     # Gate "eu_dlq_depth" and tenant "eu" both fit CANARY_THRESHOLD_EU_DLQ_DEPTH: the gate wins.
     toml = '[gates.eu_dlq_depth]\nmetric = "dlq_depth"\nmax = 5\n'
     env = {"CANARY_THRESHOLD_EU_DLQ_DEPTH": "7"}
 
     for tenant in ("eu", "acme"):
-        thresholds = _thresholds(gate_set(tmp_path, toml, env, tenant=tenant))
+        thresholds = _thresholds(gate_set(toml, env, tenant=tenant))
         assert thresholds["eu_dlq_depth"] == ("<=", 7, "env CANARY_THRESHOLD_EU_DLQ_DEPTH")
         assert thresholds["dlq_depth"] == ("<=", 10, "built-in")
 
 
-def test_unrelated_environment_is_ignored(tmp_path: Path) -> None:
+def test_unrelated_environment_is_ignored() -> None:
     env: dict[str, Any] = {"PATH": "/bin", "CANARY_ROOT": "/tmp/x", "CANARY_TRACE_ID": "x"}
 
-    assert _thresholds(gate_set(tmp_path, env=env)) == _thresholds(gate_set(tmp_path))
+    assert _thresholds(gate_set(env=env)) == _thresholds(gate_set())
 
 
-def test_a_variable_for_one_tenants_own_gate_leaves_other_tenants_alone(tmp_path: Path) -> None:
+def test_a_variable_for_one_tenants_own_gate_leaves_other_tenants_alone() -> None:
     # A multi-tenant run decides globex too: acme's own gate is not "naming no gate" there.
     toml = '[tenants.acme.gates.bounce_spike]\nmetric = "soft_bounces"\nmax = 5\n'
     env = {"CANARY_THRESHOLD_ACME_BOUNCE_SPIKE": "7"}
 
-    acme = gate_set(tmp_path, toml, env, tenant="acme")
-    globex = gate_set(tmp_path, toml, env, tenant="globex")
+    acme = gate_set(toml, env, tenant="acme")
+    globex = gate_set(toml, env, tenant="globex")
 
     assert _thresholds(acme)["bounce_spike"] == ("<=", 7, "env CANARY_THRESHOLD_ACME_BOUNCE_SPIKE")
     assert globex.get("bounce_spike") is None
     assert _thresholds(globex)["dlq_depth"] == ("<=", 10, "built-in")
     with pytest.raises(CanaryUsageError, match="CANARY_THRESHOLD_BOUNCE_SPIKE="):
-        gate_set(tmp_path, toml, {"CANARY_THRESHOLD_BOUNCE_SPIKE": "lots"}, tenant="globex")
+        gate_set(toml, {"CANARY_THRESHOLD_BOUNCE_SPIKE": "lots"}, tenant="globex")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -89,8 +88,8 @@ def _valid_kpis(raw: dict[str, Any]) -> bool:
     return bool(raw["hard_bounces"] <= raw["notices_sent"])
 
 
-def _assert_never_go_unless_valid(tmp_path: Path, **files: Any) -> None:
-    case = make_case(tmp_path, **files)
+def _assert_never_go_unless_valid(**files: Any) -> None:
+    case = make_case(**files)
     decision = decide(case)  # never raises
     if decision.is_go:
         assert case.kpis.valid and case.blocklist.valid and case.state.valid
@@ -107,16 +106,14 @@ def _assert_never_go_unless_valid(tmp_path: Path, **files: Any) -> None:
 
 @SETTINGS
 @given(content=st.binary(max_size=200))
-def test_arbitrary_bytes_as_kpi_file_never_raise_and_never_go(
-    tmp_path: Path, content: bytes
-) -> None:
-    _assert_never_go_unless_valid(tmp_path, kpi=content)
+def test_arbitrary_bytes_as_kpi_file_never_raise_and_never_go(content: bytes) -> None:
+    _assert_never_go_unless_valid(kpi=content)
 
 
 @SETTINGS
 @given(value=json_values)
-def test_arbitrary_json_as_kpi_file_never_raises_and_never_goes(tmp_path: Path, value: Any) -> None:
-    case = make_case(tmp_path, _encode(value))
+def test_arbitrary_json_as_kpi_file_never_raises_and_never_goes(value: Any) -> None:
+    case = make_case(_encode(value))
     decision = decide(case)
 
     assert not decision.is_go
@@ -134,11 +131,9 @@ def test_arbitrary_json_as_kpi_file_never_raises_and_never_goes(tmp_path: Path, 
         },
     )
 )
-def test_kpi_fields_are_valid_exactly_as_the_spec_says(
-    tmp_path: Path, fields: dict[str, Any]
-) -> None:
+def test_kpi_fields_are_valid_exactly_as_the_spec_says(fields: dict[str, Any]) -> None:
     raw = {k: v for k, v in {**GOOD_KPIS, **fields}.items() if v is not DROP}
-    case = make_case(tmp_path, _encode(raw))
+    case = make_case(_encode(raw))
     decision = decide(case)
 
     expected = _valid_kpis(raw)
@@ -157,8 +152,8 @@ def test_kpi_fields_are_valid_exactly_as_the_spec_says(
     name=st.sampled_from(KPI_REQUIRED_FIELDS),
     flag=st.booleans(),
 )
-def test_booleans_are_never_numbers(tmp_path: Path, name: str, flag: bool) -> None:
-    case = make_case(tmp_path, {**GOOD_KPIS, name: flag})
+def test_booleans_are_never_numbers(name: str, flag: bool) -> None:
+    case = make_case({**GOOD_KPIS, name: flag})
 
     assert set(case.kpis.field_errors) == {name}
     assert not decide(case).is_go
@@ -171,15 +166,13 @@ def test_booleans_are_never_numbers(tmp_path: Path, name: str, flag: bool) -> No
     ),
     rate=st.integers(min_value=0, max_value=1000),
 )
-def test_integral_floats_are_read_as_the_same_counts(
-    tmp_path: Path, counts: dict[str, int], rate: int
-) -> None:
+def test_integral_floats_are_read_as_the_same_counts(counts: dict[str, int], rate: int) -> None:
     counts["hard_bounces"] = min(counts["hard_bounces"], counts["notices_sent"])
     as_ints = {**counts, "error_rate": rate / 1000}
     as_floats = {**{k: float(v) for k, v in counts.items()}, "error_rate": rate / 1000}
 
-    ints = make_case(tmp_path, as_ints, folder="ints")
-    floats = make_case(tmp_path, as_floats, folder="floats")
+    ints = make_case(as_ints, folder="ints")
+    floats = make_case(as_floats, folder="floats")
 
     assert ints.kpis.valid and floats.kpis.valid
     assert floats.kpis.values == ints.kpis.values
@@ -191,11 +184,11 @@ def test_integral_floats_are_read_as_the_same_counts(
     name=st.sampled_from((*KPI_REQUIRED_FIELDS, "errors", "custom")),
     literal=st.sampled_from(["NaN", "Infinity", "-Infinity"]),
 )
-def test_nan_and_infinity_literals_are_refused(tmp_path: Path, name: str, literal: str) -> None:
+def test_nan_and_infinity_literals_are_refused(name: str, literal: str) -> None:
     raw = {**GOOD_KPIS, name: "__literal__"}
     content = json.dumps(raw).replace('"__literal__"', literal).encode()
 
-    case = make_case(tmp_path, content)
+    case = make_case(content)
 
     assert case.kpis.file_error is not None
     assert literal in case.kpis.file_error
@@ -209,15 +202,13 @@ def test_nan_and_infinity_literals_are_refused(tmp_path: Path, name: str, litera
     second=field_values,
     nested=st.booleans(),
 )
-def test_duplicate_keys_are_refused(
-    tmp_path: Path, name: str, first: Any, second: Any, nested: bool
-) -> None:
+def test_duplicate_keys_are_refused(name: str, first: Any, second: Any, nested: bool) -> None:
     body = json.dumps(GOOD_KPIS)[1:-1]
     duplicate = f"{json.dumps(name)}: {json.dumps(first)}, {json.dumps(name)}: {json.dumps(second)}"
     inner = '"detail": {' + duplicate + "}" if nested else duplicate
     content = "{" + body + ", " + inner + "}"
 
-    case = make_case(tmp_path, content.encode())
+    case = make_case(content.encode())
 
     assert case.kpis.file_error is not None
     problem = case.kpis.file_error
@@ -230,10 +221,8 @@ def test_duplicate_keys_are_refused(
 
 @SETTINGS
 @given(content=st.binary(max_size=200) | json_values.map(_encode))
-def test_arbitrary_blocklist_never_raises_and_an_invalid_one_never_goes(
-    tmp_path: Path, content: bytes
-) -> None:
-    _assert_never_go_unless_valid(tmp_path, blocklist=content)
+def test_arbitrary_blocklist_never_raises_and_an_invalid_one_never_goes(content: bytes) -> None:
+    _assert_never_go_unless_valid(blocklist=content)
 
 
 entry_values = st.fixed_dictionaries(
@@ -251,10 +240,10 @@ entry_values = st.fixed_dictionaries(
 @SETTINGS
 @given(entries=st.lists(entry_values, max_size=6), wrap=st.booleans())
 def test_blocklist_entries_never_raise_and_fail_closed(
-    tmp_path: Path, entries: list[dict[str, Any]], wrap: bool
+    entries: list[dict[str, Any]], wrap: bool
 ) -> None:
     content = _encode({"entries": entries} if wrap else entries)
-    case = make_case(tmp_path, blocklist=content)
+    case = make_case(blocklist=content)
     decision = decide(case)
 
     reasons_ok = all(isinstance(e.get("reason"), str) for e in entries)
@@ -271,12 +260,10 @@ def test_blocklist_entries_never_raise_and_fail_closed(
 
 @SETTINGS
 @given(count=st.integers(min_value=0, max_value=200), kpi_count=st.integers(0, 200))
-def test_reconciled_hard_bounces_are_the_larger_count(
-    tmp_path: Path, count: int, kpi_count: int
-) -> None:
+def test_reconciled_hard_bounces_are_the_larger_count(count: int, kpi_count: int) -> None:
     listed = [hard_bounce("2024-05-02T12:00:00+02:00")] * count
     case = make_case(
-        tmp_path, {**GOOD_KPIS, "hard_bounces": kpi_count, "notices_sent": 1000}, blocklist=listed
+        {**GOOD_KPIS, "hard_bounces": kpi_count, "notices_sent": 1000}, blocklist=listed
     )
     decision = decide(case)
 
@@ -291,10 +278,8 @@ def test_reconciled_hard_bounces_are_the_larger_count(
 
 @SETTINGS
 @given(content=st.binary(max_size=200) | json_values.map(_encode))
-def test_arbitrary_state_never_raises_and_an_invalid_one_never_goes(
-    tmp_path: Path, content: bytes
-) -> None:
-    _assert_never_go_unless_valid(tmp_path, operate_state=content)
+def test_arbitrary_state_never_raises_and_an_invalid_one_never_goes(content: bytes) -> None:
+    _assert_never_go_unless_valid(operate_state=content)
 
 
 @SETTINGS
@@ -314,9 +299,9 @@ def test_arbitrary_state_never_raises_and_an_invalid_one_never_goes(
     )
 )
 def test_a_mutated_state_never_raises_and_an_invalid_one_never_goes(
-    tmp_path: Path, changes: dict[str, Any]
+    changes: dict[str, Any],
 ) -> None:
-    case = make_case(tmp_path, operate_state=_encode({**state(), **changes}))
+    case = make_case(operate_state=_encode({**state(), **changes}))
     decision = decide(case)
 
     if "unknown" in changes or changes.get("quota", 10) not in (10, 25, 50, 100):

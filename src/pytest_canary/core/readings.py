@@ -22,6 +22,7 @@ from pytest_canary.core.jsonfile import (
     InvalidInput,
     error_text,
     parse_json,
+    sha256_hex,
     validation_message,
 )
 from pytest_canary.core.models import (
@@ -176,6 +177,23 @@ def kpis_from_object(
     )
 
 
+def kpis_from_bytes(data: bytes, where: str, tenant: str, date: dt.date) -> KpiReading:
+    """A KPI file's bytes as a reading: strict JSON, then field by field."""
+    sha = sha256_hex(data)
+    try:
+        raw = parse_json(data, where)
+    except InvalidInput as exc:
+        return KpiReading(where, True, sha, file_error=str(exc))
+    return kpis_from_object(raw, where, tenant, date, sha)
+
+
+def missing_kpis(where: str, date: dt.date, nearby: str) -> KpiReading:
+    """No KPI file for ``date``; ``nearby`` says what the folder has instead."""
+    return KpiReading(
+        where, False, None, file_error=f"{where}: KPI file missing for {date}; {nearby}"
+    )
+
+
 def _added_on(entry: BlocklistEntry) -> dt.date:
     assert entry.added_at is not None
     stamp = entry.added_at
@@ -216,6 +234,26 @@ def summarise_blocklist(raw: Any, where: str, date: dt.date) -> BlocklistSummary
         if _added_on(entry) == date:
             on_date += 1
     return BlocklistSummary(entries=len(items), by_reason=by_reason, hard_bounces_on_date=on_date)
+
+
+def blocklist_from_bytes(data: bytes, where: str, date: dt.date) -> BlocklistReading:
+    """A blocklist file's bytes as a reading: its summary, or the one-line error."""
+    sha = sha256_hex(data)
+    try:
+        summary = summarise_blocklist(parse_json(data, where), where, date)
+    except InvalidInput as exc:
+        return BlocklistReading(where, True, sha, error=str(exc))
+    return BlocklistReading(where, True, sha, summary=summary)
+
+
+def state_from_bytes(data: bytes, where: str, tenant: str, steps: Sequence[int]) -> StateReading:
+    """A state file's bytes as a reading: the state :func:`parse_state` accepts, or its error."""
+    sha = sha256_hex(data)
+    try:
+        state = parse_state(data, where, tenant, steps)
+    except InvalidInput as exc:
+        return StateReading(where, True, sha, error=str(exc))
+    return StateReading(where, True, sha, state=state)
 
 
 def parse_state(data: bytes, where: str, tenant: str, steps: Sequence[int]) -> OperateState:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.models import CONTROL_EVENTS, RATE_FIELDS
-from pytest_canary.core.readings import kpis_from_object, summarise_blocklist
+from pytest_canary.core.readings import kpis_from_bytes, summarise_blocklist
 from pytest_canary.core.records import ControlLog, Decision, RolloutLog
 from pytest_canary.core.schema import schema_texts
 from pytest_canary.store.files import read_bytes
@@ -66,9 +66,7 @@ def _check_kpis(path: Path, where: str, warn: Warn) -> str | None:
     if date is None:
         return f"{where}: named for a day that does not exist; name it <YYYY-MM-DD>.json"
     data = read_bytes(path, where)
-    reading = kpis_from_object(
-        jsonfile.parse_json(data, where), where, path.parent.name, date, jsonfile.sha256_hex(data)
-    )
+    reading = kpis_from_bytes(data, where, path.parent.name, date)
     problems = reading.problems()
     for name in RATE_FIELDS:
         rate = reading.values.get(name)

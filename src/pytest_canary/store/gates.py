@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -156,17 +156,16 @@ class GateConfig:
 
     @classmethod
     def load(cls, files: Sequence[Path], display: Mapping[Path, str] | None = None) -> GateConfig:
+        """The gate files at ``files`` (each shown as ``display`` names it) over the built-ins."""
+        return cls.parse(_read_texts(files, display or {}))
+
+    @classmethod
+    def parse(cls, texts: Iterable[tuple[str, str]]) -> GateConfig:
+        """Gate files' texts, each with where it came from, over the built-ins; read in order,
+        so the first bad file is the one named."""
         layers = [(_parse_file(builtin_gate_text(), BUILTIN_SOURCE), BUILTIN_SOURCE)]
-        names = []
-        for path in files:
-            where = (display or {}).get(path, str(path))
-            try:
-                text = read_text(path, where)
-            except InvalidInput as exc:
-                raise CanaryUsageError(str(exc)) from None
-            layers.append((_parse_file(text, where), where))
-            names.append(where)
-        config = cls(tuple(layers), tuple(names))
+        layers += [(_parse_file(text, where), where) for text, where in texts]
+        config = cls(tuple(layers), tuple(where for _, where in layers[1:]))
         config.for_tenant(None, {})  # fail on a bad gate file now, not on the first tenant
         return config
 
@@ -226,6 +225,15 @@ class GateConfig:
             for table in parsed.tenants.values():
                 names.update(table.gates)
         return names
+
+
+def _read_texts(files: Sequence[Path], display: Mapping[Path, str]) -> Iterator[tuple[str, str]]:
+    for path in files:
+        where = display.get(path, str(path))
+        try:
+            yield read_text(path, where), where
+        except InvalidInput as exc:
+            raise CanaryUsageError(str(exc)) from None
 
 
 def _valid_steps(steps: list[int], source: str) -> tuple[int, ...]:

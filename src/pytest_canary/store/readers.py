@@ -16,15 +16,18 @@ from pydantic import ValidationError
 from pytest_canary.core.case import Case
 from pytest_canary.core.errors import CanaryUsageError
 from pytest_canary.core.gates import GateSet
-from pytest_canary.core.jsonfile import InvalidInput, parse_json, sha256_hex
+from pytest_canary.core.jsonfile import InvalidInput, parse_json
 from pytest_canary.core.models import OperateState
 from pytest_canary.core.readings import (
     BlocklistReading,
     KpiReading,
     StateReading,
+    blocklist_from_bytes,
+    kpis_from_bytes,
     kpis_from_object,
+    missing_kpis,
     parse_state,
-    summarise_blocklist,
+    state_from_bytes,
 )
 from pytest_canary.core.records import Decision
 from pytest_canary.store.files import read_bytes
@@ -42,18 +45,12 @@ def display_path(path: Path) -> str:
 def read_kpis(path: Path, tenant: str, date: dt.date) -> KpiReading:
     where = display_path(path)
     if not path.exists() and not path.is_symlink():
-        missing = f"{where}: KPI file missing for {date}; {_newest_kpi(path.parent)}"
-        return KpiReading(where, False, None, file_error=missing)
+        return missing_kpis(where, date, _newest_kpi(path.parent))
     try:
         data = read_bytes(path, where)
     except InvalidInput as exc:
         return KpiReading(where, True, None, file_error=str(exc))
-    sha = sha256_hex(data)
-    try:
-        raw = parse_json(data, where)
-    except InvalidInput as exc:
-        return KpiReading(where, True, sha, file_error=str(exc))
-    return kpis_from_object(raw, where, tenant, date, sha)
+    return kpis_from_bytes(data, where, tenant, date)
 
 
 def _newest_kpi(folder: Path) -> str:
@@ -72,28 +69,22 @@ def read_blocklist(path: Path, date: dt.date) -> BlocklistReading:
     where = display_path(path)
     if not path.exists() and not path.is_symlink():
         return BlocklistReading(where, False, None)
-    sha = None
     try:
         data = read_bytes(path, where)
-        sha = sha256_hex(data)
-        summary = summarise_blocklist(parse_json(data, where), where, date)
     except InvalidInput as exc:
-        return BlocklistReading(where, True, sha, error=str(exc))
-    return BlocklistReading(where, True, sha, summary=summary)
+        return BlocklistReading(where, True, None, error=str(exc))
+    return blocklist_from_bytes(data, where, date)
 
 
 def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
     where = display_path(path)
     if not path.exists() and not path.is_symlink():
         return StateReading(where, False, None)
-    sha = None
     try:
         data = read_bytes(path, where)
-        sha = sha256_hex(data)
-        state = parse_state(data, where, tenant, steps)
     except InvalidInput as exc:
-        return StateReading(where, True, sha, error=str(exc))
-    return StateReading(where, True, sha, state=state)
+        return StateReading(where, True, None, error=str(exc))
+    return state_from_bytes(data, where, tenant, steps)
 
 
 def load_state(paths: TenantPaths, steps: Sequence[int]) -> OperateState | None:
