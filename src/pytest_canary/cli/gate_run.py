@@ -7,6 +7,7 @@ are the same decision with the same id.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from pytest_canary.cli import exit_codes, options
@@ -16,6 +17,21 @@ from pytest_canary.store import settings
 
 # The CLI imports pytest_canary before pytest does, so pytest cannot (and need not) rewrite it.
 _QUIET_WARNINGS = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
+def command(
+    help_text: str, example: str, *, rollout: bool
+) -> tuple[Callable[[Any, str], None], Callable[[argparse.Namespace], int]]:
+    """The ``register`` and ``run`` of ``decide`` (``rollout=False``) or ``cycle``: one parser,
+    one run of the gates, told apart by whether the run rolls out."""
+
+    def run(args: argparse.Namespace) -> int:
+        return run_gates(args, rollout=rollout)
+
+    def register(subparsers: Any, name: str) -> None:
+        add_parser(subparsers, name, help_text, example).set_defaults(handler=run)
+
+    return register, run
 
 
 def add_parser(subparsers: Any, name: str, help_text: str, example: str) -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
@@ -157,23 +157,50 @@ def _is_spf(text: str) -> bool:
     return lowered == "v=spf1" or lowered.startswith("v=spf1 ")
 
 
+def _findings(
+    check: CheckName, name: str, records: list[str], selector: str | None = None
+) -> Callable[[Status, str], Finding]:
+    """The findings one check of ``name`` can give: only the status and the detail differ."""
+
+    def finding(status: Status, detail: str) -> Finding:
+        return Finding(
+            check=check,
+            name=name,
+            selector=selector,
+            status=status,
+            detail=detail,
+            records=records,
+        )
+
+    return finding
+
+
+def _not_one(
+    lookup: TxtLookup,
+    records: list[str],
+    finding: Callable[[Status, str], Finding],
+    words: tuple[str, str, str],
+) -> Finding | None:
+    """The failure when ``lookup`` does not hold exactly one record of its kind, else ``None``;
+    ``words`` are the kind's name, its tag and why more than one fails."""
+    kind, tag, many = words
+    if lookup.problem:
+        return finding("fail", f"no {kind} record: {lookup.name} {lookup.problem}")
+    if not records:
+        return finding("fail", f"no {tag} TXT record at {lookup.name}")
+    if len(records) > 1:
+        return finding("fail", f"{len(records)} {tag} records at {lookup.name}; {many}")
+    return None
+
+
 def check_spf(lookup: TxtLookup, includes: list[str]) -> Finding:
     """Exactly one ``v=spf1`` record, naming every expected include, and a closing ``all``."""
     records = [text for text in lookup.records if _is_spf(text)]
-
-    def finding(status: Status, detail: str) -> Finding:
-        return Finding(check="spf", name=lookup.name, status=status, detail=detail, records=records)
-
-    if lookup.problem:
-        return finding("fail", f"no SPF record: {lookup.name} {lookup.problem}")
-    if not records:
-        return finding("fail", f"no v=spf1 TXT record at {lookup.name}")
-    if len(records) > 1:
-        return finding(
-            "fail",
-            f"{len(records)} v=spf1 records at {lookup.name}; SPF allows one "
-            "(receivers answer permerror): merge them",
-        )
+    finding = _findings("spf", lookup.name, records)
+    many = "SPF allows one (receivers answer permerror): merge them"
+    not_one = _not_one(lookup, records, finding, ("SPF", "v=spf1", many))
+    if not_one is not None:
+        return not_one
     record = records[0]
     terms = [term.lower() for term in record.split()[1:]]
     named = set()
@@ -226,16 +253,7 @@ def _is_dkim_key(text: str) -> bool:
 def check_dkim(lookup: TxtLookup, selector: str) -> Finding:
     """One key record at the selector: ``v=DKIM1`` first, a non-empty base64 ``p=``."""
     records = [text for text in lookup.records if _is_dkim_key(text)]
-
-    def finding(status: Status, detail: str) -> Finding:
-        return Finding(
-            check="dkim",
-            name=lookup.name,
-            selector=selector,
-            status=status,
-            detail=detail,
-            records=records or list(lookup.records),
-        )
+    finding = _findings("dkim", lookup.name, records or list(lookup.records), selector)
 
     if lookup.problem:
         return finding(
@@ -286,24 +304,10 @@ def _is_dmarc(text: str) -> bool:
 def check_dmarc(lookup: TxtLookup) -> Finding:
     """Exactly one ``v=DMARC1`` record with a ``p=`` policy and a ``rua=mailto:`` mailbox."""
     records = [text for text in lookup.records if _is_dmarc(text)]
-
-    def finding(status: Status, detail: str) -> Finding:
-        return Finding(
-            check="dmarc",
-            name=lookup.name,
-            status=status,
-            detail=detail,
-            records=records,
-        )
-
-    if lookup.problem:
-        return finding("fail", f"no DMARC record: {lookup.name} {lookup.problem}")
-    if not records:
-        return finding("fail", f"no v=DMARC1 TXT record at {lookup.name}")
-    if len(records) > 1:
-        return finding(
-            "fail", f"{len(records)} v=DMARC1 records at {lookup.name}; receivers then apply none"
-        )
+    finding = _findings("dmarc", lookup.name, records)
+    not_one = _not_one(lookup, records, finding, ("DMARC", "v=DMARC1", "receivers then apply none"))
+    if not_one is not None:
+        return not_one
     pairs = _tags(records[0])
     if pairs is None:
         return finding("fail", f"malformed tag list (tag=value; ...): {_clip(records[0])}")
