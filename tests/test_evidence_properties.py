@@ -22,13 +22,11 @@ MAX_DIFF = 0.01
 
 
 @pytest.fixture(scope="module")
-def gate_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, GateSet]:
+def gate_sets() -> dict[bool, GateSet]:
     """The built-in gates (``False``) and the built-in gates with the relative gate (``True``)."""
-    path = tmp_path_factory.mktemp("gates") / "evidence.toml"
-    path.write_text(RELATIVE_TOML, "utf-8")
     return {
-        False: GateConfig.load([]).for_tenant(TENANT, {}),
-        True: GateConfig.load([path]).for_tenant(TENANT, {}),
+        False: GateConfig.parse([]).for_tenant(TENANT, {}),
+        True: GateConfig.parse([(RELATIVE_TOML, "gates/evidence.toml")]).for_tenant(TENANT, {}),
     }
 
 
