@@ -2,9 +2,10 @@
 
 Every schema is Draft 2020-12 with only keywords of that draft (a stray ``ge`` is ignored by every
 validator, so a limit would silently not be enforced); files generated from a schema are valid to
-the model; and for a KPI file, the file other teams write, the schema's verdict on any one bad
-field equals the verdict of ``canary validate``. What a schema cannot know is left out and named:
-the file's own tenant and date (from its path), ``hard_bounces <= notices_sent`` (two fields).
+the model; and for the files other teams write, a KPI file and a blocklist, the schema's verdict
+equals the verdict of ``canary validate``. What a schema cannot know is left out and named:
+the file's own tenant and date (from its path), ``hard_bounces <= notices_sent`` (two fields),
+whether a time's day exists in the calendar.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
-from pytest_canary.core.readings import kpis_from_object
+from pytest_canary.core.jsonfile import InvalidInput
+from pytest_canary.core.readings import kpis_from_object, summarise_blocklist
 from pytest_canary.core.schema import SCHEMA_MODELS
 from pytest_canary.core.tenants import TENANT_PATTERN
 
@@ -351,6 +354,29 @@ KPI_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _refused_by_both(name: str, files: Iterable[Path]) -> tuple[set[Path], set[Path], str]:
+    """The files check-jsonschema refuses with the schema, those ``canary validate`` refuses, and
+    what both said."""
+    paths = [str(path) for path in files]
+    bin_dir = Path(sys.executable).parent
+    schema = REPO / "schemas" / f"{name}.schema.json"
+    checked = subprocess.run(
+        [str(bin_dir / "check-jsonschema"), "--schemafile", str(schema), "-o", "json", *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    validated = subprocess.run(
+        [str(bin_dir / "canary"), "validate", "--quiet", *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    by_schema = {Path(e["filename"]) for e in json.loads(checked.stdout)["errors"]}
+    by_canary = {Path(path) for path in paths if path in validated.stdout}
+    return by_schema, by_canary, checked.stdout + validated.stdout
+
+
 def test_check_jsonschema_and_canary_validate_agree_on_kpi_files(tmp_path: Path) -> None:
     """Good and bad KPI files, checked as a KPI producer would, with the published schema."""
     files = {}
@@ -361,33 +387,11 @@ def test_check_jsonschema_and_canary_validate_agree_on_kpi_files(tmp_path: Path)
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(content), encoding="utf-8")
         files[name] = path
-    bin_dir = Path(sys.executable).parent
-    schema = REPO / "schemas" / "kpis.schema.json"
-    checked = subprocess.run(
-        [
-            str(bin_dir / "check-jsonschema"),
-            "--schemafile",
-            str(schema),
-            "-o",
-            "json",
-            *map(str, files.values()),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    refused_by_schema = {Path(e["filename"]) for e in json.loads(checked.stdout)["errors"]}
-    validated = subprocess.run(
-        [str(bin_dir / "canary"), "validate", "--quiet", *map(str, files.values())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    refused_by_canary = {path for path in files.values() if str(path) in validated.stdout}
+    refused_by_schema, refused_by_canary, said = _refused_by_both("kpis", files.values())
 
     invalid = {name for name, path in files.items() if path in refused_by_schema}
     assert invalid == set(KPI_VARIANTS) - {"good", "full", "integral_float"}
-    assert refused_by_canary == refused_by_schema, validated.stdout
+    assert refused_by_canary == refused_by_schema, said
 
 
 @pytest.mark.parametrize("name", ["operate_state", "decision", "rollout_log", "control_log"])
@@ -400,3 +404,85 @@ def test_a_version_written_as_true_is_refused_by_the_schema_and_the_model(
     changed = {**original, "schema_version": True}
     assert not _validator(name).is_valid(changed)
     assert not _model_verdict(SCHEMA_MODELS[name], changed)
+
+
+# A blocklist as other jobs write it: both forms, any reason, a hard bounce only with its time.
+HARD_BOUNCE = {"reason": "hard_bounce", "added_at": "2026-11-26T06:10:00+01:00", "hash": "ab"}
+BLOCKLIST_VARIANTS: dict[str, Any] = {
+    "object": {"entries": [HARD_BOUNCE, {"reason": "complaint"}], "source": "crm"},
+    "bare_list": [HARD_BOUNCE, {"reason": "manual", "added_at": "2026-11-26T06:10:00Z"}],
+    "empty_list": [],
+    "berlin_time": [{"reason": "hard_bounce", "added_at": "2026-11-26T06:10:00"}],
+    "other_reason_any_time": [{"reason": "complaint", "added_at": "yesterday-ish"}],
+    "unknown_reason": [{"reason": "spam-trap"}],
+    "hard_bounce_without_time": [{"reason": "hard_bounce"}],
+    "hard_bounce_null_time": {"entries": [{"reason": "hard_bounce", "added_at": None}]},
+    "hard_bounce_german_time": [{"reason": "hard_bounce", "added_at": "02.05.2024 10:00"}],
+    "hard_bounce_unix_time": [{"reason": "hard_bounce", "added_at": 1764138300}],
+    "hard_bounce_date_only": [{"reason": "hard_bounce", "added_at": "2026-11-26"}],
+    "reason_not_text": [{"reason": 7}],
+    "no_reason": [{"added_at": "2026-11-26T06:10:00Z"}],
+    "entry_not_object": [1],
+    "entries_not_a_list": {"entries": "none"},
+    "no_entries": {"items": []},
+    "neither_object_nor_list": "entries",
+}
+BLOCKLISTS_ACCEPTED = {
+    "object",
+    "bare_list",
+    "empty_list",
+    "berlin_time",
+    "other_reason_any_time",
+    "unknown_reason",
+}
+
+
+def test_check_jsonschema_and_canary_validate_agree_on_blocklists(tmp_path: Path) -> None:
+    """Good and bad blocklists, as the job that keeps them would check them with the schema."""
+    files = {}
+    for name, content in BLOCKLIST_VARIANTS.items():
+        path = tmp_path / name / "acme" / "ops" / "blocklist.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(content), encoding="utf-8")
+        files[name] = path
+    refused_by_schema, refused_by_canary, said = _refused_by_both("blocklist", files.values())
+
+    refused = {name for name, path in files.items() if path in refused_by_canary}
+    assert refused == set(BLOCKLIST_VARIANTS) - BLOCKLISTS_ACCEPTED, said
+    assert refused_by_schema == refused_by_canary, said
+
+
+def _blocklist_verdict(raw: Any) -> bool:
+    try:
+        summarise_blocklist(raw, "blocklist.json", DATE)
+    except InvalidInput:
+        return False
+    return True
+
+
+_entry_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "reason": st.sampled_from(["hard_bounce", "complaint", "manual", "spam-trap"])
+        | field_values,
+        "added_at": st.datetimes(min_value=dt.datetime(1900, 1, 1)).map(dt.datetime.isoformat)
+        | st.sampled_from(["2026-11-26T06:10:00Z", "2026-11-26", "26.11.2026", ""])
+        | field_values,
+        "hash": st.text(max_size=4),
+    },
+)
+
+
+@SETTINGS
+@given(
+    entries=st.lists(_entry_values | field_values, max_size=4),
+    form=st.sampled_from(["object", "list", "other"]),
+)
+def test_the_blocklist_schema_judges_a_blocklist_as_the_reader_does(
+    entries: list[Any], form: str
+) -> None:
+    """Of a time, the schema knows its form, not its calendar: ``2026-02-30T...`` is the reader's."""
+    raw: Any = {"entries": entries} if form == "object" else entries
+    if form == "other":
+        raw = {"items": entries}
+    assert _validator("blocklist").is_valid(raw) == _blocklist_verdict(raw), raw

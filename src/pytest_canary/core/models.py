@@ -19,10 +19,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    RootModel,
     StrictBool,
     StrictInt,
     StringConstraints,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -197,27 +200,68 @@ def cohort_sum_problem(totals: dict[str, Any], cohorts: Cohorts | None) -> str |
     return None
 
 
-class BlocklistEntry(BaseModel):
-    """One blocked address; the address itself (or its hash) is never read."""
+HARD_BOUNCE = "hard_bounce"
+
+
+class HardBounceEntry(BaseModel):
+    """A hard bounce: counted on the Berlin day it was added, so ``added_at`` must be readable."""
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
-    reason: str
-    # Without an offset the time is Berlin's (docs/contract.md), which JSON Schema's date-time cannot say.
-    added_at: Annotated[
-        dt.datetime | None,
-        WithJsonSchema(
-            {"type": ["string", "null"], "description": "ISO-8601; no offset means Europe/Berlin"}
-        ),
-    ] = None
+    reason: Literal["hard_bounce"]
+    added_at: IsoDateTime  # without an offset: Berlin time (docs/file-formats.md)
 
 
-class Blocklist(BaseModel):
-    """``<root>/<tenant>/ops/blocklist.json`` in its object form."""
+class OtherEntry(BaseModel):
+    """An entry of any other reason: not counted, so nothing but its reason is judged."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    reason: Annotated[
+        str, WithJsonSchema({"type": "string", "not": {"const": HARD_BOUNCE}, "title": "Reason"})
+    ]
+
+
+def _entry_kind(value: Any) -> str | None:
+    if isinstance(value, dict | HardBounceEntry | OtherEntry):
+        reason = value.get("reason") if isinstance(value, dict) else value.reason
+        return "hard_bounce" if reason == HARD_BOUNCE else "other"
+    return None  # not an object: neither kind
+
+
+BlocklistEntry = Annotated[
+    Annotated[HardBounceEntry, Tag("hard_bounce")] | Annotated[OtherEntry, Tag("other")],
+    Discriminator(_entry_kind),
+]
+"""One blocked address; the address itself (or its hash) is never read."""
+
+
+class BlocklistObject(BaseModel):
+    """The object form: ``{"entries": [...]}``, other keys allowed."""
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     entries: list[BlocklistEntry]
+
+
+def _form(value: Any) -> str:
+    return "list" if isinstance(value, list) else "object"
+
+
+_BlocklistForms = Annotated[
+    Annotated[BlocklistObject, Tag("object")] | Annotated[list[BlocklistEntry], Tag("list")],
+    Discriminator(_form),
+]
+
+
+class Blocklist(RootModel[_BlocklistForms]):
+    """``<root>/<tenant>/ops/blocklist.json``: ``{"entries": [...]}`` or a bare list of entries."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    @property
+    def entries(self) -> list[HardBounceEntry | OtherEntry]:
+        return self.root.entries if isinstance(self.root, BlocklistObject) else self.root
 
 
 class BlocklistSummary(ClosedModel):

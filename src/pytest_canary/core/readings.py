@@ -28,9 +28,10 @@ from pytest_canary.core.jsonfile import (
 from pytest_canary.core.models import (
     KPI_OPTIONAL_COUNTS,
     KPI_REQUIRED_FIELDS,
-    BlocklistEntry,
+    Blocklist,
     BlocklistSummary,
     Cohorts,
+    HardBounceEntry,
     Kpis,
     Number,
     OperateState,
@@ -194,8 +195,7 @@ def missing_kpis(where: str, date: dt.date, nearby: str) -> KpiReading:
     )
 
 
-def _added_on(entry: BlocklistEntry) -> dt.date:
-    assert entry.added_at is not None
+def _added_on(entry: HardBounceEntry) -> dt.date:
     stamp = entry.added_at
     if stamp.tzinfo is None:  # docs/contract.md: timestamps without an offset are Berlin time
         stamp = stamp.replace(tzinfo=BERLIN)
@@ -203,37 +203,34 @@ def _added_on(entry: BlocklistEntry) -> dt.date:
 
 
 def summarise_blocklist(raw: Any, where: str, date: dt.date) -> BlocklistSummary:
-    items = raw.get("entries") if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise InvalidInput(f"{where}: expected {{'entries': [...]}} or a list of entries")
+    """Counts of a blocklist read through its model (the one the published schema is made from)."""
+    try:
+        blocklist = Blocklist.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(f"{where}: {_blocklist_problem(exc)}") from None
     by_reason: dict[str, int] = {}
     on_date = 0
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InvalidInput(f"{where}: entry {index} is not an object")
-        reason = item.get("reason")
-        if not isinstance(reason, str):
-            raise InvalidInput(f"{where}: entry {index}: reason must be a string")
+    for entry in blocklist.entries:
         # Only the contract's reasons are named: free text could be an address (never passed on).
-        named = reason if reason in BLOCKLIST_REASONS else "other"
+        named = entry.reason if entry.reason in BLOCKLIST_REASONS else "other"
         by_reason[named] = by_reason.get(named, 0) + 1
-        if reason != "hard_bounce":
-            continue  # other reasons are not counted, so their timestamps are not judged
-        added = item.get("added_at")
-        try:
-            if not isinstance(added, str):  # ISO-8601 text only, never a Unix timestamp
-                raise TypeError(added)
-            dt.datetime.fromisoformat(added)
-            entry = BlocklistEntry.model_validate({"reason": reason, "added_at": added})
-        except (TypeError, ValueError):  # a ValidationError is a ValueError
-            entry = None
-        if entry is None or entry.added_at is None:
-            raise InvalidInput(
-                f"{where}: entry {index}: hard_bounce without a readable added_at (ISO-8601)"
-            )
-        if _added_on(entry) == date:
+        if isinstance(entry, HardBounceEntry) and _added_on(entry) == date:
             on_date += 1
-    return BlocklistSummary(entries=len(items), by_reason=by_reason, hard_bounces_on_date=on_date)
+    entries = len(blocklist.entries)
+    return BlocklistSummary(entries=entries, by_reason=by_reason, hard_bounces_on_date=on_date)
+
+
+def _blocklist_problem(exc: ValidationError) -> str:
+    """The first error, said of the entry and field it is in (never the value: it may be an address)."""
+    loc = exc.errors()[0]["loc"]
+    index = next((part for part in loc if isinstance(part, int)), None)
+    if index is None:
+        return "expected {'entries': [...]} or a list of entries"
+    if loc[-1] == index:
+        return f"entry {index} is not an object"
+    if loc[-1] == "reason":
+        return f"entry {index}: reason must be a string"
+    return f"entry {index}: hard_bounce without a readable added_at (ISO-8601)"
 
 
 def blocklist_from_bytes(data: bytes, where: str, date: dt.date) -> BlocklistReading:
