@@ -15,8 +15,13 @@ from typing import Any
 import pytest
 
 from _engine_fixtures import DATE, GOOD_KPIS, hard_bounce, history_entry, kpis, review, state
-from pytest_canary.core.readings import kpis_from_object
-from pytest_canary.store.readers import read_blocklist, read_kpis, read_state
+from pytest_canary.core.readings import (
+    blocklist_from_bytes,
+    kpis_from_bytes,
+    kpis_from_object,
+    state_from_bytes,
+)
+from pytest_canary.store.readers import display_path, read_blocklist, read_kpis, read_state
 
 STEPS = (10, 25, 50, 100)
 
@@ -397,3 +402,36 @@ def test_a_blocklist_reason_outside_the_contract_is_counted_but_never_named(tmp_
     assert reading.summary is not None
     assert reading.summary.by_reason == {"other": 1, "complaint": 1}
     assert "example.org" not in reading.summary.model_dump_json()
+
+
+# --- files and bytes read alike -----------------------------------------------------------------
+
+_PAYLOADS = [
+    json.dumps(GOOD_KPIS).encode(),
+    json.dumps(kpis(error_rate="high", dlq_depth=3)).encode(),
+    b'{"notices_sent": 1000,',
+    b"\xef\xbb\xbf{}",
+    json.dumps([hard_bounce(f"{DATE}T08:00:00+02:00")]).encode(),
+    json.dumps(state(quota=25, serial=1, review=review())).encode(),
+    json.dumps(state(quota=30)).encode(),
+]
+
+
+@pytest.mark.parametrize("payload", _PAYLOADS, ids=range(len(_PAYLOADS)))
+def test_a_file_reads_as_its_bytes_parse(tmp_path: Path, payload: bytes) -> None:
+    """What the engine's tests build from bytes in memory is what the readers make of the file."""
+    kpi_path, blocklist_path = (
+        _file(tmp_path, "k.json", payload),
+        _file(tmp_path, "b.json", payload),
+    )
+    state_path = _file(tmp_path, "s.json", payload)
+
+    assert read_kpis(kpi_path, "acme", DATE) == kpis_from_bytes(
+        payload, display_path(kpi_path), "acme", DATE
+    )
+    assert read_blocklist(blocklist_path, DATE) == blocklist_from_bytes(
+        payload, display_path(blocklist_path), DATE
+    )
+    assert read_state(state_path, "acme", STEPS) == state_from_bytes(
+        payload, display_path(state_path), "acme", STEPS
+    )

@@ -17,6 +17,7 @@ from pytest_canary.core import jsonfile
 from pytest_canary.core.errors import UnreadableDecision
 from pytest_canary.core.schedule import WEEKDAYS, Promotion
 from pytest_canary.ops.rollout import load_decision
+from pytest_canary.render.cells import on_off, percent
 from pytest_canary.store.layout import DECISION_FILE, KPI_FILE, TenantPaths, dated_files
 from pytest_canary.store.readers import load_state
 from pytest_canary.store.settings import BERLIN
@@ -146,8 +147,8 @@ def table(statuses: list[TenantStatus]) -> list[str]:
         if s.state == "corrupt":
             quota, switch, review = "CORRUPT", "?", "?"
         else:
-            quota = f"{s.quota} %" + (" (new)" if s.state == "missing" else "")
-            switch = "on" if s.kill_switch else "off"
+            quota = percent(s.quota) + (" (new)" if s.state == "missing" else "")
+            switch = on_off(s.kill_switch)
             review = "PENDING" if s.pending_review else ("recorded" if s.kill_switch else "-")
         if s.decision_error is not None:
             last = "CORRUPT"
