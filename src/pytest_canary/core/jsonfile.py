@@ -8,13 +8,14 @@ reading the bytes is :func:`pytest_canary.store.files.read_bytes`'s job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # light on purpose: the KPI engine's JSONL reader decodes with it
-    from pydantic import BaseModel, ValidationError
+    from pydantic import BaseModel, TypeAdapter, ValidationError
 
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 
@@ -77,9 +78,29 @@ def canonical_json(value: Any) -> bytes:
 
 
 def model_bytes(model: BaseModel) -> bytes:
-    """The file form of a model: indented, sorted keys, newline at the end."""
-    payload = model.model_dump(mode="json")
-    return (json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """The file form of a model: indented, sorted keys, UTF-8, newline at the end.
+
+    Encoded by pydantic's serializer: the standard library's encoder is pure Python as soon as it
+    indents, and a run of 10,000 tenants spent a tenth of its time there. It writes the numbers
+    that ``json`` reads back as the same values (``1e-05`` as ``0.00001``).
+    """
+    return _any_adapter().dump_json(_sorted_keys(model.model_dump(mode="json")), indent=2) + b"\n"
+
+
+@functools.cache
+def _any_adapter() -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Any)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with every object's keys in sorted order (the serializer keeps dict order)."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def error_text(error: Any) -> str:
