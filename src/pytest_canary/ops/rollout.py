@@ -42,6 +42,7 @@ from pytest_canary.ops import decision_markdown
 from pytest_canary.render.report import rollout_markdown
 from pytest_canary.store.atomic import sweep_temps, write_atomic
 from pytest_canary.store.audit import append_audit, read_audit
+from pytest_canary.store.faults import fault
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import DECISION_FILE, TenantPaths, dated_files
 from pytest_canary.store.lock import LOCK_TIMEOUT, state_lock
@@ -162,6 +163,7 @@ def locked_state(
     """
     with state_lock(paths, lock_timeout):
         current = read_state_or_refuse(paths, steps) or initial_state(paths.tenant, steps)
+        fault("state:after-locked-read")
         yield Held(current, complete_gap(paths, current, now))
 
 

@@ -30,6 +30,7 @@ from pytest_canary.core.readings import (
     state_from_bytes,
 )
 from pytest_canary.core.records import Decision
+from pytest_canary.store.faults import fault
 from pytest_canary.store.files import read_bytes
 from pytest_canary.store.layout import KPI_FILE, TenantPaths, dated_files
 
@@ -84,6 +85,7 @@ def read_state(path: Path, tenant: str, steps: tuple[int, ...]) -> StateReading:
         data = read_bytes(path, where)
     except InvalidInput as exc:
         return StateReading(where, True, None, error=str(exc))
+    fault("state:after-read")  # a decision's base is read without the lock: races are tested here
     return state_from_bytes(data, where, tenant, steps)
 
 
