@@ -253,6 +253,24 @@ def test_a_rollout_killed_after_its_state_write_is_recorded_by_the_next_command(
     assert "BACKOUT" in json.dumps(timeline)
 
 
+def test_a_prune_after_a_killed_rollout_hides_no_gap_from_the_next_command(
+    canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary_root.tenant("acme", dlq_depth=37)
+    assert canary(canary_root, "decide", "--date", DATE).returncode == EXIT_BACKOUT
+    monkeypatch.setenv("CANARY_FAULT_POINT", "state:after-rename")
+    assert canary(canary_root, "rollout").returncode < 0
+    monkeypatch.delenv("CANARY_FAULT_POINT")
+    assert canary(canary_root, "prune").returncode == 0  # cuts nothing, checkpoints the log
+    assert [line["event"] for line in canary_root.audit()] == ["DECISION", "PRUNE"]
+
+    assert review(canary_root).returncode == EXIT_GO
+
+    events = [(line["event"], line.get("recovered")) for line in canary_root.audit()]
+    assert events == [("DECISION", None), ("PRUNE", None), ("ROLLOUT", True), ("REVIEW", None)]
+    assert canary(canary_root, "audit verify").returncode == 0
+
+
 def test_a_decide_killed_between_its_renames_gets_its_markdown_from_the_next_rollout(
     canary_root: CanaryRoot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
