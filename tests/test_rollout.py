@@ -497,6 +497,33 @@ def test_a_rerun_after_a_kill_past_the_rename_completes_log_and_audit(
     assert verify_audit(paths.audit).ok
 
 
+@pytest.mark.parametrize("reviewed", [False, True])
+def test_a_recovered_rollout_log_is_the_log_its_killed_run_would_have_written(
+    tmp_path: Path, reviewed: bool
+) -> None:
+    """A paused (and maybe reviewed) tenant backed out: the log rebuilt from the history shows
+    the pause before and after, and the review before, as the uninterrupted run's log does."""
+    pause = {"by": "oncall-anna", "note": "legal review", "at": CREATED.isoformat()}
+    review = (
+        {"by": "oncall-ben", "note": "DLQ fixed", "at": CREATED.isoformat()} if reviewed else None
+    )
+    made = decision("BACKOUT", quota=50)
+    runs = []
+    for name in ("killed", "whole"):
+        (tmp_path / name).mkdir()
+        paths = open_tenant(tmp_path / name)
+        write_state(paths, quota=50, pause=pause, review=review)
+        if name == "killed":
+            _killed_apply(paths, made, "state:after-rename", tmp_path)
+        runs.append((paths, apply(paths, made)))
+    (killed_paths, recovered), (_, whole) = runs
+
+    assert "stopped before its log" in recovered.reasons[0]
+    assert (recovered.before, recovered.after) == (whole.before, whole.after)
+    assert recovered.after is not None and recovered.after.pause is not None
+    assert state_of(killed_paths).snapshot == recovered.after
+
+
 def test_a_kill_after_the_audit_line_leaves_a_complete_record(tmp_path: Path) -> None:
     paths = open_tenant(tmp_path)
     made = decision()

@@ -240,17 +240,14 @@ def _by_hand(
 
 
 def applied_views(entry: HistoryEntry) -> tuple[QuotaState, QuotaState]:
-    """Before and after of an applied ROLLOUT entry, rebuilt from the history alone."""
-    before = QuotaState(
-        quota=entry.base.quota,
-        kill_switch=entry.base.kill_switch,
-        serial=entry.serial - 1,
-        review=entry.base.review,
-    )
-    after = QuotaState(
-        quota=entry.to_quota, kill_switch=entry.kill_switch, serial=entry.serial, review=None
-    )
-    return before, after
+    """Before and after of an applied ROLLOUT entry, rebuilt from the history alone.
+
+    The after is the before with what a decision's rollout changes (:func:`_after_decision`):
+    quota, kill switch and serial, the review cleared; a pause stays as it was.
+    """
+    before = entry.before
+    changed = {"quota": entry.to_quota, "kill_switch": entry.kill_switch, "review": None}
+    return before, before.model_copy(update={**changed, "serial": entry.serial})
 
 
 def _successor(
