@@ -486,3 +486,32 @@ def test_the_blocklist_schema_judges_a_blocklist_as_the_reader_does(
     if form == "other":
         raw = {"items": entries}
     assert _validator("blocklist").is_valid(raw) == _blocklist_verdict(raw), raw
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("decision", ("date",)),
+        ("rollout_log", ("date",)),
+        ("control_log", ("date",)),
+        ("operate_state", ("history", 0, "kpi_date")),
+    ],
+)
+@pytest.mark.parametrize("written", ["0", 0, "20261126", "2026-11-26T07:30:00+01:00"])
+def test_a_date_that_is_not_iso_text_is_refused_by_the_schema_and_the_model(
+    real_files: dict[str, list[Any]], name: str, path: tuple[str | int, ...], written: object
+) -> None:
+    """pydantic would read ``"0"`` as a Unix timestamp (1970-01-01); the schema says ``format: date``."""
+    original = next(f for f in real_files[name] if _has(f, path))
+    changed = _replaced(original, path, written)
+    assert not _validator(name).is_valid(changed)
+    assert not _model_verdict(SCHEMA_MODELS[name], changed)
+
+
+def _has(document: Any, path: tuple[str | int, ...]) -> bool:
+    for key in path:
+        try:
+            document = document[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return document is not None

@@ -38,6 +38,7 @@ TRACE_PATTERN = r"^[0-9a-f]{32}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # ISO-8601 date and time to the second; the offset is optional here, required where we write it.
 _EXAMPLE_TIME = "2026-11-26T07:30:00+01:00"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
 
 # The largest count the engine can compare (as a float); beyond it a count is refused.
@@ -96,6 +97,21 @@ def _iso_text(value: Any) -> Any:
         ) from None
 
 
+def _iso_date_text(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` text (or a date built in code): pydantic would read ``"0"`` or ``0`` as
+    a Unix timestamp, 1970-01-01, which no file of ours means."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date text, not " + type(value).__name__)
+    try:
+        if re.fullmatch(DATE_PATTERN, value) is None:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 date like 2026-11-26, got {value[:40]!r}") from None
+
+
 def _fraction(value: Any) -> Any:
     number = _finite(value)
     if not 0 <= number <= 1:
@@ -121,6 +137,7 @@ def _not_reserved(value: str) -> str:
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_integral)]
 Rate = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_fraction)]
 Number = Annotated[float, BeforeValidator(_finite)]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 TenantId = Annotated[
@@ -171,7 +188,7 @@ class Kpis(CohortKpis):
     """One tenant's KPIs of one run date: ``<root>/<tenant>/<YYYY-MM-DD>.json``."""
 
     tenant: TenantId | None = None
-    date: dt.date | None = None
+    date: IsoDate | None = None
     generated_at: IsoDateTime | None = None
     cohorts: Cohorts | None = None
 
@@ -316,7 +333,7 @@ class HistoryEntry(ClosedModel):
     event: Literal["ROLLOUT", "REVIEW", "KILL", "PAUSE", "RESUME"]
     decision: DecisionName | None = None
     decision_id: Sha256 | None = None
-    kpi_date: dt.date | None = None
+    kpi_date: IsoDate | None = None
     trace_id: TraceId | None = None
     base: BaseState
     from_quota: StrictInt

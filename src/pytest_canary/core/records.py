@@ -4,7 +4,6 @@ audit lines. The inputs and the state are :mod:`pytest_canary.core.models`'s.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import (
@@ -21,6 +20,7 @@ from pytest_canary.core.models import (
     ControlEvent,
     DecisionName,
     GateStatus,
+    IsoDate,
     QuotaState,
     SchemaVersion,
     Sha256,
@@ -122,7 +122,7 @@ class Decision(ClosedModel):
 
     schema_version: SchemaVersion = 1
     tenant: TenantId
-    date: dt.date
+    date: IsoDate
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
@@ -150,7 +150,7 @@ class RolloutLog(ClosedModel):
 
     schema_version: SchemaVersion = 1
     tenant: TenantId
-    date: dt.date
+    date: IsoDate
     decision: DecisionName
     decision_id: Sha256
     trace_id: TraceId
@@ -167,7 +167,7 @@ class ControlLog(ClosedModel):
 
     schema_version: SchemaVersion = 1
     tenant: TenantId
-    date: dt.date
+    date: IsoDate
     action: ControlEvent
     trace_id: TraceId
     at: Timestamp
