@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -79,6 +80,15 @@ def _finite(value: Any) -> Any:
     return number
 
 
+def _iso(value: str, pattern: str, parse: Callable[[str], Any], kind: str, example: str) -> Any:
+    try:
+        if re.fullmatch(pattern, value) is None:
+            raise ValueError(value)
+        return parse(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 {kind} like {example}, got {value[:40]!r}") from None
+
+
 def _iso_text(value: Any) -> Any:
     """Only ISO-8601 text (or a datetime built in code): pydantic would read ``0`` or ``"0"`` as a
     Unix timestamp, which no file of ours means."""
@@ -86,30 +96,17 @@ def _iso_text(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 datetime text, not " + type(value).__name__)
-    try:
-        if re.fullmatch(DATETIME_PATTERN, value) is None:
-            raise ValueError(value)
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        shown = value[:40]
-        raise ValueError(
-            f"must be an ISO-8601 datetime like {_EXAMPLE_TIME}, got {shown!r}"
-        ) from None
+    return _iso(value, DATETIME_PATTERN, dt.datetime.fromisoformat, "datetime", _EXAMPLE_TIME)
 
 
 def _iso_date_text(value: Any) -> Any:
-    """Only ``YYYY-MM-DD`` text (or a date built in code): pydantic would read ``"0"`` or ``0`` as
-    a Unix timestamp, 1970-01-01, which no file of ours means."""
+    """Only ``YYYY-MM-DD`` text (or a date built in code): pydantic would read ``"0"`` as a Unix
+    timestamp too, 1970-01-01."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 date text, not " + type(value).__name__)
-    try:
-        if re.fullmatch(DATE_PATTERN, value) is None:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"must be an ISO-8601 date like 2026-11-26, got {value[:40]!r}") from None
+    return _iso(value, DATE_PATTERN, dt.date.fromisoformat, "date", _EXAMPLE_TIME[:10])
 
 
 def _fraction(value: Any) -> Any:
