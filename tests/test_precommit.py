@@ -166,6 +166,7 @@ def _try_repo(
     )
 
 
+@pytest.mark.scale
 def test_try_repo_passes_good_files_and_fails_bad_ones_naming_them(tmp_path: Path) -> None:
     env = _env(tmp_path)
     hooks = _hook_repository(tmp_path, env)

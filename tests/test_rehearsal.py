@@ -619,7 +619,12 @@ def _folders(root: Path, count: int) -> list[str]:
 
 @pytest.mark.parametrize(
     ("tenants", "jobs", "least", "expected"),
-    [(3, "16", "500", 1), (1200, "16", "500", 2), (600, "256", "1", 200), (600, "4", "1", 4)],
+    [
+        (3, "16", "500", 1),
+        pytest.param(1200, "16", "500", 2, marks=pytest.mark.scale),
+        pytest.param(600, "256", "1", 200, marks=pytest.mark.scale),
+        (600, "4", "1", 4),
+    ],
 )
 def test_discovery_sizes_shards_by_a_job_target_with_a_minimum(
     rehearsal: Rehearsal, tenants: int, jobs: str, least: str, expected: int
