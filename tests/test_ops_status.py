@@ -106,6 +106,21 @@ def test_status_table_shows_where_each_tenant_stands(canary_root: CanaryRoot) ->
     assert "WARNING" not in out
 
 
+def test_a_look_back_shows_what_came_after_the_day_without_a_negative_age(
+    canary_root: CanaryRoot,
+) -> None:
+    _fleet(canary_root)
+
+    code, out, _ = _status(canary_root.path, "--all", "--today", "2026-11-19")
+
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert " ".join(rows["acme"].split()) == (
+        "acme 25 % off - HOLD 2026-11-26 2026-11-20 (after --today) 2026-11-26 (after --today) -"
+    )
+    assert " d ago" not in out and "(-" not in out, out
+    assert code == 0, out
+
+
 def test_status_json_carries_every_field(canary_root: CanaryRoot) -> None:
     _fleet(canary_root)
 

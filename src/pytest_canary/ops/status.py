@@ -130,6 +130,13 @@ def _cell(value: object, empty: str = "-") -> str:
     return empty if value is None else str(value)
 
 
+def _age(date: str | None, days: int | None, form: str) -> str:
+    """A dated cell with its age; a date after ``--today`` (a look back) has no age yet."""
+    if days is None or days < 0:
+        return f"{date} (after --today)"
+    return form.format(days=days, date=date)
+
+
 def table(statuses: list[TenantStatus]) -> list[str]:
     """The terminal table, one row per tenant, then one line per warning."""
     header = (
@@ -156,10 +163,18 @@ def table(statuses: list[TenantStatus]) -> list[str]:
             last = f"{s.last_decision} {s.last_decision_date}"
         else:
             last = "none"
-        go = "never" if s.days_since_go is None else f"{s.days_since_go} d ago ({s.last_go_date})"
+        go = (
+            "never"
+            if s.days_since_go is None
+            else _age(s.last_go_date, s.days_since_go, "{days} d ago ({date})")
+        )
         if s.state == "corrupt":
             go = "?"
-        kpi = "none" if s.newest_kpi_date is None else f"{s.newest_kpi_date} ({s.kpi_age_days} d)"
+        kpi = (
+            "none"
+            if s.newest_kpi_date is None
+            else _age(s.newest_kpi_date, s.kpi_age_days, "{date} ({days} d)")
+        )
         rows.append((s.tenant, quota, switch, review, last, go, kpi, ", ".join(s.controls) or "-"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
