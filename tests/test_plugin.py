@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -378,6 +380,18 @@ def test_github_output_has_decision_for_a_single_tenant(
 
 
 # --- inert without a tenant -------------------------------------------------------------------
+
+
+def test_the_installed_plugin_imports_nothing_beyond_its_light_modules() -> None:
+    # Every pytest run imports the entry point: no time zone database, settings or pydantic.
+    code = (
+        "import sys, pytest; before = set(sys.modules); import pytest_canary.plugin;"
+        " print('\\n'.join(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = done.stdout.split()
+    assert all(name.startswith("pytest_canary") for name in added), added
+    assert "pytest_canary.store.settings" not in added
 
 
 UNRELATED = """

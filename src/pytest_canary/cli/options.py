@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_canary.core.errors import CanaryUsageError
-from pytest_canary.store import settings
+from pytest_canary.store import setting_names, settings
 from pytest_canary.store.settings import LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # the commands import what they use: building the parser stays light
     from pytest_canary.store.gates import GateConfig
     from pytest_canary.store.layout import TenantPaths
 
-ROOT_HELP = settings.HELP_ROOT
-TODAY_HELP = settings.HELP_TODAY
-DATE_HELP = settings.HELP_DATE
+ROOT_HELP = setting_names.HELP_ROOT
+TODAY_HELP = setting_names.HELP_TODAY
+DATE_HELP = setting_names.HELP_DATE
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_root(parser: argparse.ArgumentParser) -> None:
 
 
 def add_gates(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gates", help=settings.HELP_GATES)
+    parser.add_argument("--gates", help=setting_names.HELP_GATES)
 
 
 def add_lock_timeout(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_canary.store.settings import HELP_DATE, HELP_GATES, HELP_ROOT, INI_GATES, INI_ROOT
+from pytest_canary.store.setting_names import HELP_DATE, HELP_GATES, HELP_ROOT, INI_GATES, INI_ROOT
 
 if TYPE_CHECKING:
     from pytest_canary.core.case import Case

@@ -29,31 +29,22 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pytest_canary.core.errors import CanaryUsageError
+from pytest_canary.store.setting_names import (
+    DEFAULT_GATES,
+    DEFAULT_ROOT,
+    EARLIEST,
+    ENV_GATES,
+    ENV_ROOT,
+    ENV_TRACE,
+    INI_GATES,
+    INI_KEYS,
+    INI_ROOT,
+)
 
 if TYPE_CHECKING:  # the plugin's entry point imports this module: pytest only where it is used
     import pytest
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DEFAULT_ROOT = "artifacts/reports/mahnwesen"
-DEFAULT_GATES = "gates"
-ENV_ROOT = "CANARY_ROOT"
-ENV_GATES = "CANARY_GATES"
-ENV_TRACE = "CANARY_TRACE_ID"
-INI_ROOT = "canary_root"
-INI_GATES = "canary_gates"
-INI_KEYS = (INI_ROOT, INI_GATES)
-EARLIEST = dt.date(2000, 1, 1)
-"""The earliest run date: older KPIs predate any rollout, and older dates are typos."""
-
-HELP_ROOT = f"canary root (default: env {ENV_ROOT}, else ini {INI_ROOT}, else {DEFAULT_ROOT})"
-HELP_GATES = (
-    f"gate file or folder of *.toml gate files (default: env {ENV_GATES}, else ini {INI_GATES},"
-    f" else {DEFAULT_GATES}/ when present, else the built-in gates)"
-)
-HELP_DATE = f"KPI date YYYY-MM-DD, from {EARLIEST} to today (default: today in Europe/Berlin)"
-HELP_TODAY = (
-    "the day to judge ages against, YYYY-MM-DD, not after today (default: today in Europe/Berlin)"
-)
 LOCK_TIMEOUT = 30.0
 """Seconds a writer waits for the tenant's state lock before it refuses (the lock lives in
 ``store.lock``; the default is here so the CLI's parser can name it without importing pydantic)."""
