@@ -94,11 +94,13 @@ def canary_script() -> str:
     return found
 
 
-INNER_ADDOPTS = "-p no:hypothesispytest"
+INNER_ADDOPTS = "-p no:hypothesispytest -p no:randomly"
 """Options of every inner pytest a test starts as a process (``canary decide``, a workflow step):
-hypothesis's pytest plugin imports all of hypothesis at the end of every run it is loaded in, about
-a second, and no inner run uses it. Every test gets them as ``PYTEST_ADDOPTS``; pytester clears
-that variable, so ``run_inner`` passes them itself."""
+plugins no inner run needs that cost each process a noticeable part of its run. hypothesis's
+imports all of hypothesis at the end of every run (about a second); pytest-randomly imports numpy
+to reseed it (a tenth). Inner runs in this process (``pytester.runpytest``) keep pytest-randomly,
+so the gates' order is still shuffled there. Every test gets them as ``PYTEST_ADDOPTS``; pytester
+clears that variable, so ``run_inner`` passes them itself."""
 
 
 def run(
@@ -126,8 +128,12 @@ def run_inner(
     for tenant in tenants:
         argv += ["--canary-tenant", tenant]
     argv += list(args)
-    run_pytest = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-    result = run_pytest(*INNER_ADDOPTS.split(), *argv)
+    in_process = not subprocess
+    result = (
+        pytester.runpytest(*argv)
+        if in_process
+        else pytester.runpytest_subprocess(*INNER_ADDOPTS.split(), *argv)
+    )
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "INTERNALERROR" not in output, output
     return result

@@ -8,6 +8,7 @@ the terminal summary, JUnit, GitHub files, and the decision and state files unde
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 # plugin's modules (and pydantic) stay one copy for every inner run of this process.
 import pytest_canary.ops.rollout
 import pytest_canary.plugin.controller  # noqa: F401
-from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot, run_inner
+from _plugin_fixtures import DATE, REPO, TRACE, CanaryRoot, run, run_inner
 
 BUILTIN = "pytest_canary/mahnwesen.toml"
 GATES = (
@@ -713,3 +714,32 @@ def test_the_trace_id_comes_from_the_environment(
     canary_root.tenant("acme")
     canary(pytester, canary_root)
     assert canary_root.decision("acme")["trace_id"] == TRACE
+
+
+def test_the_gates_order_changes_no_decision(canary_root: CanaryRoot, tmp_path: Path) -> None:
+    """pytest-randomly shuffles the gates with each seed: every tenant's decision stays the same."""
+    canary_root.tenant("acme")
+    canary_root.tenant("beta", error_rate=0.031, state={"quota": 25})
+    canary_root.tenant("gamma", dlq_depth=37, state={"quota": 50})
+    tenants = ("acme", "beta", "gamma")
+    env = {**os.environ, "PYTEST_ADDOPTS": "-p no:hypothesispytest"}
+
+    def decisions(*order: str) -> dict[str, tuple[str, str, list[str]]]:
+        root = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(canary_root.path, root)
+        command = [sys.executable, "-m", "pytest", "-p", "canary", "-p", "no:cacheprovider"]
+        command += [f"--canary-root={root}", f"--canary-date={DATE}", *order]
+        command += [arg for tenant in tenants for arg in ("--canary-tenant", tenant)]
+        done = run(command, cwd=tmp_path, env=env)
+        assert done.returncode == 1, done.stdout + done.stderr  # beta and gamma fail their gates
+        assert ("Using --randomly-seed=" in done.stdout) == ("randomly" in order), done.stdout
+        written = {tenant: CanaryRoot(root).decision(tenant) for tenant in tenants}
+        return {
+            tenant: (d["decision"], d["decision_id"], [gate["name"] for gate in d["gates"]])
+            for tenant, d in written.items()
+        }
+
+    in_order = decisions("-p", "no:randomly")
+    assert [in_order[tenant][0] for tenant in tenants] == ["GO_25", "HOLD", "BACKOUT"]
+    for seed in ("1", "2", "3"):
+        assert decisions("-p", "randomly", f"--randomly-seed={seed}") == in_order
