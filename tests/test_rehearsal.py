@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from _plugin_fixtures import INNER_ADDOPTS
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "canary-daily.yml"
 PR_WORKFLOW = REPO / ".github" / "workflows" / "canary-pr.yml"
@@ -320,6 +322,7 @@ def rehearsal(tmp_path: Path) -> Rehearsal:
             "GITHUB_SERVER_URL": "https://github.example",
             "GITHUB_REPOSITORY": "acme/dunning",
             "GITHUB_RUN_ID": "42",
+            "PYTEST_ADDOPTS": INNER_ADDOPTS,  # the runner has no test-only plugins either
         }
     )
     rehearsal = Rehearsal(tmp_path, env)
