@@ -75,8 +75,11 @@ class Ledger:
             report.__dict__[GATE_KEY] = [*exp.as_list(), len(self._by_tenant[exp.tenant])]
 
     def completed(self, report: pytest.TestReport) -> str | None:
-        """The tenant whose every gate has now finished, on its last gate's teardown report."""
-        marked = report.__dict__.get(GATE_KEY)
+        """The tenant whose every gate has now finished, on its last gate's teardown report.
+
+        The mark is taken off the report: pytest keeps every report until the run ends.
+        """
+        marked = report.__dict__.pop(GATE_KEY, None)
         if report.when != "teardown" or not isinstance(marked, list) or len(marked) != 5:
             return None
         exp, total = Expected(*marked[:4]), int(marked[4])
