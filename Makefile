@@ -24,7 +24,7 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/ruff format --check $(PY_PATHS)
-	$(BIN)/mypy src
+	$(BIN)/mypy src $(wildcard benchmarks)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2
 
@@ -34,7 +34,7 @@ reliability: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
-	$(BIN)/mypy src
+	$(BIN)/mypy src $(wildcard benchmarks)
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)

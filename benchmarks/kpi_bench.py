@@ -143,7 +143,8 @@ def bench(tmp: Path, repeats: int, events: int, row: Any) -> list[Any]:
                 raise SystemExit(f"bench: P4 canary kpi exited {sample.code}")
             return sample
 
-        big_s, small_s = [], []
+        big_s: list[Any] = []
+        small_s: list[Any] = []
         for index in range(max(1, repeats // 2 + 1)):
             pair = (big, small) if index % 2 == 0 else (small, big)
             for source in pair:

@@ -102,7 +102,7 @@ def alternate(
 
 
 def med(samples: list[Sample], attr: str = "seconds") -> float:
-    return statistics.median(getattr(s, attr) for s in samples)
+    return float(statistics.median(getattr(s, attr) for s in samples))
 
 
 def _fmt(samples: list[Sample]) -> str:
@@ -432,12 +432,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # mounted with `discard` removing them afterwards takes longer than the benchmark.
     with tempfile.TemporaryDirectory(prefix="canary-bench-", dir=args.tmp) as name:
         tmp = Path(name)
-        for key, bench in (
+        benches: list[tuple[str, Callable[[], list[Row]]]] = [
             ("P1", lambda: bench_p1(tmp, args.repeats)),
             ("P2", lambda: bench_p2(tmp, max(args.repeats, 9))),
             ("P3", lambda: bench_p3(tmp, args.p3_repeats, sizes)),
             ("P4", lambda: bench_p4(tmp, args.repeats, events)),
-        ):
+        ]
+        for key, bench in benches:
             if key in only:
                 started = time.perf_counter()
                 new = bench()
