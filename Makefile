@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PY_PATHS := src tests tools demo $(wildcard benchmarks)
+PY_PATHS := src tests tools demo $(wildcard benchmarks) docs
 
 .PHONY: demo test lint fmt clean bench reliability lock
 
