@@ -8,22 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _plugin_fixtures import REPO, run
 
 
 def _demo(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     copy = tmp_path / "repo"
     for folder in ("demo", "gates"):
         shutil.copytree(REPO / folder, copy / folder)
-    return subprocess.run(
-        [sys.executable, str(copy / "demo" / "run_demo.py")],
-        cwd=copy,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    command = [sys.executable, str(copy / "demo" / "run_demo.py")]
+    return run(command, cwd=copy, env={**os.environ, **env})  # run: never a traceback
 
 
 def test_the_demo_shows_go_hold_backout_and_a_paused_tenant(tmp_path: Path) -> None:
